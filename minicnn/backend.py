@@ -1,0 +1,127 @@
+"""The one place that knows which array library runs the maths.
+
+Library code never imports numpy or cupy for array work: it calls ``xp()`` and
+uses whatever module is active. Parameters and activations use ``floatx()``.
+The only host <-> device transfers are ``to_device`` and ``to_host``.
+
+Global state here (and only here): the active array module, its name, the
+float dtype and the random generator.
+"""
+import numpy  # host side only: the default module and host conversions
+
+_xp = numpy
+_name = "numpy"
+_floatx = "float32"
+_seed = None
+_host_rng = numpy.random.default_rng()  # initialisation, shuffling (host)
+_rng = numpy.random.default_rng()       # dropout masks (on the device)
+
+
+def xp():
+    """The active array module (numpy or cupy): ``xp().zeros(...)`` etc."""
+    return _xp
+
+
+def get_backend():
+    """Name of the active backend: "numpy" or "cupy"."""
+    return _name
+
+
+def _load_cupy():
+    """Import cupy and check a CUDA device exists; raise a helpful error if not."""
+    try:
+        import cupy
+    except ImportError as err:
+        raise RuntimeError(
+            "set_backend('cupy'): CuPy is not installed. Install the extra that "
+            "matches your CUDA toolkit, e.g. pip install -e \".[cuda12]\" (or "
+            "\".[cuda13]\"), or use set_backend('numpy').") from err
+    try:
+        count = cupy.cuda.runtime.getDeviceCount()
+    except Exception as err:  # CUDA driver missing or broken
+        raise RuntimeError(
+            "set_backend('cupy'): CuPy is installed but no CUDA device can be "
+            f"used ({err}). Check the NVIDIA driver, or use set_backend('numpy').") from err
+    if count < 1:
+        raise RuntimeError(
+            "set_backend('cupy'): CuPy is installed but no CUDA device was "
+            "found. Use set_backend('numpy') on this machine.")
+    return cupy
+
+
+def set_backend(name):
+    """Select the array library: "numpy" (CPU) or "cupy" (CUDA GPU).
+
+    Raises before changing anything if the name is unknown or CuPy is unusable.
+    """
+    if name == "numpy":
+        module = numpy
+    elif name == "cupy":
+        module = _load_cupy()
+    else:
+        raise ValueError(
+            f"Unknown backend {name!r}: choose 'numpy' (CPU) or 'cupy' (GPU).")
+    use_array_module(module, name)
+
+
+def use_array_module(module, name):
+    """Install any numpy-compatible module as the backend.
+
+    ``set_backend`` is the public way in; this hook lets the tests run the
+    library through a strict stand-in module that behaves like CuPy.
+    """
+    global _xp, _name, _rng
+    _xp, _name = module, name
+    _rng = _make_rng(None if _seed is None else _seed + 1)
+
+
+def set_floatx(dtype):
+    """Dtype of parameters and activations: "float32" (default) or "float64"."""
+    global _floatx
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"Unknown floatx {dtype!r}: choose 'float32' or 'float64'.")
+    _floatx = dtype
+
+
+def floatx():
+    """The active float dtype name ("float32" unless changed)."""
+    return _floatx
+
+
+def _make_rng(n):
+    return _xp.random.default_rng(n)
+
+
+def seed(n):
+    """Seed the generators used for initialisation, shuffling and dropout.
+
+    The same seed gives bit-identical runs on NumPy.
+    """
+    global _seed, _host_rng, _rng
+    _seed = int(n)
+    _host_rng = numpy.random.default_rng(_seed)
+    _rng = _make_rng(_seed + 1)
+
+
+def host_rng():
+    """numpy Generator for initial weights and shuffling: the same weights on every backend."""
+    return _host_rng
+
+
+def rng():
+    """The backend's own Generator (numpy or cupy), for dropout masks on the device."""
+    return _rng
+
+
+def to_device(a, dtype=None):
+    """Copy a host (numpy) array to the active backend, optionally casting."""
+    if _name == "numpy":
+        return numpy.asarray(a, dtype=dtype)
+    return _xp.asarray(a, dtype=dtype)
+
+
+def to_host(a):
+    """Copy a backend array to a numpy array (a no-op on the numpy backend)."""
+    if isinstance(a, numpy.ndarray) or numpy.isscalar(a):
+        return numpy.asarray(a)
+    return _xp.asnumpy(a)

@@ -1,0 +1,92 @@
+"""The contract every layer follows.
+
+A layer reads top to bottom:
+  __init__  hyper-parameters only, no arrays;
+  build     parameters from the input shape (batch axis excluded);
+  forward   computes the output and caches what backward needs;
+  backward  turns dL/d(output) into dL/d(input) and fills ``grads``.
+
+``params`` and ``grads`` are dicts keyed by the Keras names (``kernel``,
+``bias``, ``gamma``, ``beta``); ``state`` holds non-trainable arrays
+(``moving_mean``, ``moving_variance``).
+"""
+from .. import backend as B
+
+
+class Layer:
+    # For the receptive-field columns of Sequential.summary(): the window this
+    # layer looks at and how far it steps, in its own input's pixels.
+    rf_kernel = 1
+    rf_stride = 1
+
+    def __init__(self, input_shape=None, name=None):
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        self.name = name
+        self.params = {}
+        self.grads = {}
+        self.state = {}
+        self.trainable = True
+        self.built = False
+        self.output_shape = None
+
+    def build(self, input_shape):
+        """Create parameters for inputs of ``input_shape`` (no batch axis)."""
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.output_shape = self.compute_output_shape(self.input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        """Output shape (no batch axis) for inputs of ``input_shape``."""
+        return tuple(input_shape)
+
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, grad_out):
+        raise NotImplementedError
+
+    # ---- helpers shared by all layers ------------------------------------
+    def _describe(self):
+        return f"{type(self).__name__}{'' if self.name is None else ' ' + repr(self.name)}"
+
+    def _check_input(self, x):
+        """Validate a batch before anything is computed; build on first use.
+
+        Expects a float array of rank len(input_shape)+1 whose non-batch axes
+        match the built input shape; raises TypeError/ValueError otherwise.
+        """
+        name = self._describe()
+        shape = getattr(x, "shape", None)
+        dtype = getattr(x, "dtype", None)
+        if shape is None or dtype is None:
+            raise TypeError(f"{name}: expected an array, got {type(x).__name__}.")
+        if dtype.kind != "f":
+            raise TypeError(
+                f"{name}: expected floating-point input ({B.floatx()}), got dtype "
+                f"{dtype} with shape {tuple(shape)}; convert with x.astype('{B.floatx()}') "
+                "(and scale images, e.g. /255).")
+        if self.built or self.input_shape is not None:
+            expected = self.input_shape
+            if len(shape) != len(expected) + 1 or tuple(shape[1:]) != tuple(expected):
+                raise ValueError(
+                    f"{name}: expected input of shape (batch, {', '.join(map(str, expected))}), "
+                    f"got {tuple(shape)}.")
+        if not self.built:
+            self.build(tuple(shape[1:]))
+
+    def _check_grad(self, grad_out):
+        """backward() needs a prior forward() and a gradient shaped like its output."""
+        name = self._describe()
+        if not hasattr(self, "_out_shape"):
+            raise RuntimeError(f"{name}: backward() called before forward().")
+        if tuple(grad_out.shape) != self._out_shape:
+            raise ValueError(
+                f"{name}: grad_out has shape {tuple(grad_out.shape)}, expected the "
+                f"forward output's shape {self._out_shape}.")
+
+    def count_params(self):
+        return sum(int(p.size) for p in self.params.values()) + \
+            sum(int(s.size) for s in self.state.values())
+
+    def __repr__(self):
+        return f"{type(self).__name__}(output_shape={self.output_shape})"
