@@ -1,0 +1,200 @@
+"""Check a layer's backward pass against central differences, in float64.
+
+For a random upstream gradient G (not all ones: an all-ones G hides real bugs,
+e.g. a batch-norm backward with a term deleted still passes), the scalar
+    L(x, params) = sum(layer.forward(x) * G)
+has dL/dx = layer.backward(G) and dL/dparam = layer.grads[param]. Each is
+compared with the numeric derivative
+    (L(v + h) - L(v - h)) / (2h)
+element by element, or along a few random directions for large tensors.
+The reported error of a tensor is max_i |analytic_i - numeric_i| / max_i
+max(|analytic_i|, |numeric_i|): the worst error relative to the gradient's size.
+
+Usable on your own layers: anything with forward(x, training), backward(g),
+and dicts ``params``/``grads`` works.
+
+Command line (prints the table, exits 1 above the threshold):
+    python -m minicnn.gradcheck Conv2D --input-shape 7,9,3 --filters 4 --kernel-size 3 --strides 2
+"""
+import argparse
+import sys
+
+import numpy as np  # host side: all checking happens on host copies
+
+from . import backend as B
+
+THRESHOLD = 1e-6
+
+
+def _loss(layer, x, G, training, seed):
+    if seed is not None:
+        B.seed(seed)                   # stochastic layers (Dropout) see the same mask every call
+    return float(B.to_host((layer.forward(x, training=training) * G).sum()))
+
+
+def _elementwise(f, v, h):
+    """Numeric gradient of f() with respect to every element of array v (in place, restored)."""
+    flat = v.reshape(-1)
+    num = np.empty(flat.shape[0])
+    for i in range(flat.shape[0]):
+        old = flat[i].copy()
+        flat[i] = old + h
+        up = f()
+        flat[i] = old - h
+        down = f()
+        flat[i] = old
+        num[i] = (up - down) / (2 * h)
+    return num.reshape(v.shape)
+
+
+def _directional(f, v, h, analytic, directions, rng):
+    """Compare <analytic, d> with the numeric derivative along random unit directions d."""
+    xp = B.xp()
+    a_vals, n_vals = [], []
+    for _ in range(directions):
+        d = rng.standard_normal(v.shape)
+        d /= np.linalg.norm(d)
+        d_dev = B.to_device(d, dtype=v.dtype)
+        saved = v.copy()
+        v += h * d_dev
+        up = f()
+        v[...] = saved - h * d_dev
+        down = f()
+        v[...] = saved
+        n_vals.append((up - down) / (2 * h))
+        a_vals.append(float((analytic * d).sum()))
+    del xp
+    return np.array(a_vals), np.array(n_vals)
+
+
+def _rel_error(a, n):
+    scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(n))), 1e-30)
+    return float(np.max(np.abs(a - n))) / scale
+
+
+def gradcheck(layer, x, h=1e-6, training=True, seed=0, max_elements=2000, directions=20):
+    """Max relative error of d(input) and of every parameter's gradient.
+
+    layer: a layer (unbuilt, or built under set_floatx("float64")).
+    x: host or device array, batch first; it is converted to float64.
+    training: the mode forward runs in (BatchNormalization, Dropout differ).
+    seed: re-seeded before every forward, so Dropout keeps one fixed mask.
+    Tensors with more than max_elements entries are checked along
+    ``directions`` random directions instead of element by element.
+    Returns {"input": err, "kernel": err, ...}.
+    """
+    previous = B.floatx()
+    B.set_floatx("float64")
+    try:
+        x = B.to_device(B.to_host(x), dtype="float64")
+        if not getattr(layer, "built", True):
+            layer.build(tuple(x.shape[1:]))
+        for name, p in layer.params.items():
+            if p.dtype != np.float64:
+                raise ValueError(
+                    f"gradcheck: parameter {name!r} is {p.dtype}; build the layer under "
+                    "minicnn.set_floatx('float64') (or pass an unbuilt layer).")
+        rng = np.random.default_rng(1234)
+        if seed is not None:
+            B.seed(seed)
+        y = layer.forward(x, training=training)
+        G = B.to_device(rng.standard_normal(tuple(y.shape)), dtype="float64")
+        dx = layer.backward(G)
+        analytic = {"input": dx}
+        analytic.update({k: g.copy() for k, g in layer.grads.items()})
+        tensors = {"input": x}
+        tensors.update(layer.params)
+
+        def f():
+            return _loss(layer, x, G, training, seed)
+
+        errors = {}
+        for name, v in tensors.items():
+            a = B.to_host(analytic[name])
+            if v.size <= max_elements:
+                n = _elementwise(f, v, h)
+                errors[name] = _rel_error(a, n)
+            else:
+                a_d, n_d = _directional(f, v, h, analytic[name], directions, rng)
+                errors[name] = _rel_error(a_d, n_d)
+        return errors
+    finally:
+        B.set_floatx(previous)
+
+
+def gradcheck_loss(loss, logits, y, h=1e-6):
+    """Max relative error of dL/dlogits for a loss with forward(logits, y) and backward()."""
+    previous = B.floatx()
+    B.set_floatx("float64")
+    try:
+        z = B.to_device(B.to_host(logits), dtype="float64")
+        loss.forward(z, y)
+        a = B.to_host(loss.backward())
+        n = _elementwise(lambda: float(B.to_host(loss.forward(z, y))), z, h)
+        return {"logits": _rel_error(a, n)}
+    finally:
+        B.set_floatx(previous)
+
+
+# ---- command line ----------------------------------------------------------
+def _ints(text):
+    return tuple(int(v) for v in text.split(","))
+
+
+def _make_layer(args):
+    from . import layers as L
+    name = args.layer
+    if name in ("Conv2D", "Convolution2D"):
+        return L.Conv2D(args.filters, args.kernel_size, strides=args.strides,
+                        padding=args.padding, activation=args.activation)
+    if name == "Dense":
+        return L.Dense(args.units, activation=args.activation)
+    if name == "MaxPooling2D":
+        return L.MaxPooling2D(args.pool_size, strides=args.strides, padding=args.padding)
+    if name == "BatchNormalization":
+        return L.BatchNormalization()
+    if name == "Dropout":
+        return L.Dropout(args.rate)
+    if name in ("ReLU", "Flatten", "Softmax"):
+        return getattr(L, name)()
+    raise SystemExit(f"gradcheck: unknown layer {name!r}; choose Conv2D, Dense, MaxPooling2D, "
+                     "BatchNormalization, Dropout, ReLU, Softmax or Flatten.")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m minicnn.gradcheck",
+                                description="Gradient-check one layer against central differences.")
+    p.add_argument("layer")
+    p.add_argument("--input-shape", type=_ints, required=True, help="per-sample shape, e.g. 7,9,3")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--filters", type=int, default=4)
+    p.add_argument("--kernel-size", type=_ints, default=(3,))
+    p.add_argument("--strides", type=_ints, default=None)
+    p.add_argument("--padding", default="valid")
+    p.add_argument("--pool-size", type=_ints, default=(2,))
+    p.add_argument("--units", type=int, default=5)
+    p.add_argument("--rate", type=float, default=0.3)
+    p.add_argument("--activation", default=None)
+    p.add_argument("--inference", action="store_true", help="check the inference-mode pass")
+    p.add_argument("--threshold", type=float, default=THRESHOLD)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    unpair = lambda t: t[0] if t and len(t) == 1 else t  # noqa: E731
+    args.kernel_size, args.pool_size = unpair(args.kernel_size), unpair(args.pool_size)
+    if args.strides is None:
+        args.strides = None if args.layer == "MaxPooling2D" else 1
+    else:
+        args.strides = unpair(args.strides)
+    layer = _make_layer(args)
+    x = np.random.default_rng(args.seed).standard_normal((args.batch,) + args.input_shape)
+    errors = gradcheck(layer, x, training=not args.inference, seed=args.seed)
+    print(f"{'layer':<20} {'tensor':<8} {'max rel. error':>14}  ok")
+    worst = 0.0
+    for name, err in errors.items():
+        worst = max(worst, err)
+        print(f"{args.layer:<20} {name:<8} {err:>14.2e}  {'yes' if err < args.threshold else 'NO'}")
+    return 0 if worst < args.threshold else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

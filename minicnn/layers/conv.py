@@ -1,0 +1,132 @@
+"""2-D convolution (channels-last), computed as im2col + one matrix product.
+
+    y[n, i, j, f] = bias[f] + sum_{a, b, c} x[n, i*sh + a, j*sw + b, c] * kernel[a, b, c, f]
+
+With cols = im2col(x) of shape (M, K), M = N*H'*W', K = kh*kw*C, and g = dL/dy as (M, F):
+    dL/dkernel = cols^T @ g,   dL/dbias = sum_rows g,   dL/dx = col2im(g @ kernel^T).
+A 1x1, stride-1 convolution needs no im2col: it is x.reshape(M, C) @ kernel.
+"""
+from .. import backend as B
+from .. import initializers
+from .. import im2col as I
+from . import activations
+from .base import Layer
+
+
+def _pair(v, what):
+    if isinstance(v, int):
+        return v, v
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, int) for a in v):
+        return int(v[0]), int(v[1])
+    raise ValueError(f"{what} must be an int or a pair of ints, got {v!r}.")
+
+
+class Conv2D(Layer):
+    """Keras' Conv2D: kernel (kh, kw, C_in, filters), bias (filters,)."""
+
+    def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
+                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 input_shape=None, name=None, reference=False):
+        super().__init__(input_shape=input_shape, name=name)
+        if not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"Conv2D: filters must be a positive int, got {filters!r}.")
+        if padding not in ("valid", "same"):
+            raise ValueError(f"Conv2D: padding must be 'valid' or 'same', got {padding!r}.")
+        self.filters = filters
+        self.kernel_size = _pair(kernel_size, "Conv2D kernel_size")
+        self.strides = _pair(strides, "Conv2D strides")
+        if min(self.kernel_size + self.strides) < 1:
+            raise ValueError("Conv2D: kernel_size and strides must be >= 1.")
+        self.padding = padding
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.reference = reference  # True: the readable im2col loop, never the fast paths
+        self.rf_kernel, self.rf_stride = self.kernel_size[0], self.strides[0]
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self._describe()}: expects images (H, W, C) per sample, "
+                             f"got input shape {tuple(input_shape)}.")
+        kh, kw = self.kernel_size
+        c = input_shape[-1]
+        self.params["kernel"] = self.kernel_initializer((kh, kw, c, self.filters))
+        if self.use_bias:
+            self.params["bias"] = self.bias_initializer((self.filters,))
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        h, w, _ = input_shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        oh = I.conv_output_size(h, kh, sh, self.padding)
+        ow = I.conv_output_size(w, kw, sw, self.padding)
+        if oh < 1 or ow < 1:
+            raise ValueError(f"{self._describe()}: a {kh}x{kw} kernel does not fit in a "
+                             f"{h}x{w} input with padding={self.padding!r}.")
+        return (oh, ow, self.filters)
+
+    def _pads(self, h, w):
+        if self.padding == "valid":
+            return (0, 0), (0, 0)
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        return I.same_padding(h, kh, sh), I.same_padding(w, kw, sw)
+
+    def _is_pointwise(self):
+        return self.kernel_size == (1, 1) and self.strides == (1, 1) and not self.reference
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        n, h, w, c = x.shape
+        oh, ow, f = self.output_shape
+        kernel = self.params["kernel"]
+        if self._is_pointwise():
+            self._cols = x.reshape(n * h * w, c)                      # (M, C): no im2col needed
+        else:
+            (kh, kw), (sh, sw) = self.kernel_size, self.strides
+            xpad = I.pad_input(x, self._pads(h, w))
+            self._padded_shape = xpad.shape
+            to_cols = I.im2col_reference if self.reference else I.im2col
+            self._cols = to_cols(xpad, kh, kw, sh, sw).reshape(n * oh * ow, -1)   # (M, kh*kw*C)
+        y = self._cols @ kernel.reshape(-1, f)                          # (M, F)
+        if self.use_bias:
+            y += self.params["bias"]
+        y = y.reshape(n, oh, ow, f)                                     # (N, H', W', F)
+        self._x_shape = x.shape
+        self._out_shape = tuple(y.shape)
+        if self.activation is not None:
+            y = self.activation.forward(y, training)
+        return y
+
+    def backward(self, grad_out):
+        self._check_grad(grad_out)
+        if self.activation is not None:
+            grad_out = self.activation.backward(grad_out)
+        f = self.filters
+        kernel = self.params["kernel"]
+        g = grad_out.reshape(-1, f)                                     # (M, F)
+        self.grads["kernel"] = (self._cols.T @ g).reshape(kernel.shape)  # (kh, kw, C, F)
+        if self.use_bias:
+            self.grads["bias"] = g.sum(axis=0)                          # (F,)
+        dcols = g @ kernel.reshape(-1, f).T                             # (M, kh*kw*C)
+        if self._is_pointwise():
+            return dcols.reshape(self._x_shape)                         # (N, H, W, C)
+        n, h, w, c = self._x_shape
+        oh, ow, _ = self.output_shape
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        dxpad = I.col2im(dcols.reshape(n, oh, ow, -1), self._padded_shape, kh, kw, sh, sw)
+        (top, _), (left, _) = self._pads(h, w)
+        return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
+
+
+class Convolution2D(Conv2D):
+    """Conv2D under its Keras 1 name, which also takes the legacy kernel form.
+
+    Convolution2D(16, 3, 3) is 16 filters of 3x3 (Keras 1: nb_row, nb_col);
+    Convolution2D(10, 4) and Convolution2D(8, (3, 3)) are Keras 2 forms.
+    """
+
+    def __init__(self, filters, kernel_size, *args, **kwargs):
+        if args and isinstance(args[0], int) and isinstance(kernel_size, int):
+            kernel_size, args = (kernel_size, args[0]), args[1:]
+        super().__init__(filters, kernel_size, *args, **kwargs)

@@ -1,0 +1,74 @@
+"""Flatten and Dense."""
+from .. import backend as B
+from .. import initializers
+from . import activations
+from .base import Layer
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1*d2*...); the gradient is reshaped back."""
+
+    def compute_output_shape(self, input_shape):
+        size = 1
+        for d in input_shape:
+            size *= d
+        return (size,)
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        self._x_shape = x.shape
+        y = x.reshape(x.shape[0], -1)                         # (N, prod(dims))
+        self._out_shape = tuple(y.shape)
+        return y
+
+    def backward(self, grad_out):
+        self._check_grad(grad_out)
+        return grad_out.reshape(self._x_shape)
+
+
+class Dense(Layer):
+    """y = x @ kernel + bias;  dL/dkernel = x^T g, dL/dbias = sum_rows g, dL/dx = g kernel^T."""
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 input_shape=None, name=None):
+        super().__init__(input_shape=input_shape, name=name)
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"Dense: units must be a positive int, got {units!r}.")
+        self.units = units
+        self.activation = activations.get(activation)
+        self.use_bias = use_bias
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+
+    def build(self, input_shape):
+        if len(input_shape) != 1:
+            raise ValueError(f"{self._describe()}: expects flat vectors (features,) per "
+                             f"sample, got input shape {tuple(input_shape)}; add Flatten() first.")
+        self.params["kernel"] = self.kernel_initializer((input_shape[0], self.units))
+        if self.use_bias:
+            self.params["bias"] = self.bias_initializer((self.units,))
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        return (self.units,)
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        self._x = x
+        y = x @ self.params["kernel"]                          # (N, units)
+        if self.use_bias:
+            y += self.params["bias"]
+        self._out_shape = tuple(y.shape)
+        if self.activation is not None:
+            y = self.activation.forward(y, training)
+        return y
+
+    def backward(self, grad_out):
+        self._check_grad(grad_out)
+        if self.activation is not None:
+            grad_out = self.activation.backward(grad_out)
+        self.grads["kernel"] = self._x.T @ grad_out             # (features, units)
+        if self.use_bias:
+            self.grads["bias"] = grad_out.sum(axis=0)           # (units,)
+        return grad_out @ self.params["kernel"].T               # (N, features)

@@ -1,0 +1,71 @@
+"""2-D max pooling (channels-last).
+
+    y[n, i, j, c] = max_{a<ph, b<pw} x[n, i*sh + a, j*sw + b, c]
+
+Backward sends each window's whole gradient to its FIRST maximum in row-major
+(a, b) order (TensorFlow's rule): after a ReLU many windows are all zeros, and
+splitting or copying the gradient over ties would be wrong.
+"""
+from .. import backend as B
+from .. import im2col as I
+from .base import Layer
+from .conv import _pair
+
+
+class MaxPooling2D(Layer):
+    def __init__(self, pool_size=2, strides=None, padding="valid", input_shape=None,
+                 name=None):
+        super().__init__(input_shape=input_shape, name=name)
+        if padding not in ("valid", "same"):
+            raise ValueError(f"MaxPooling2D: padding must be 'valid' or 'same', got {padding!r}.")
+        self.pool_size = _pair(pool_size, "MaxPooling2D pool_size")
+        self.strides = self.pool_size if strides is None else _pair(strides, "MaxPooling2D strides")
+        self.padding = padding
+        self.rf_kernel, self.rf_stride = self.pool_size[0], self.strides[0]
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(f"{self._describe()}: expects images (H, W, C) per sample, "
+                             f"got input shape {tuple(input_shape)}.")
+        super().build(input_shape)
+
+    def compute_output_shape(self, input_shape):
+        h, w, c = input_shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        oh = I.conv_output_size(h, ph, sh, self.padding)
+        ow = I.conv_output_size(w, pw, sw, self.padding)
+        if oh < 1 or ow < 1:
+            raise ValueError(f"{self._describe()}: a {ph}x{pw} pool does not fit in a {h}x{w} input.")
+        return (oh, ow, c)
+
+    def _pads(self, h, w):
+        if self.padding == "valid":
+            return (0, 0), (0, 0)
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        return I.same_padding(h, ph, sh), I.same_padding(w, pw, sw)
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        xp = B.xp()
+        n, h, w, c = x.shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        xpad = I.pad_input(x, self._pads(h, w), value=-xp.inf)  # padding never wins a max
+        oh, ow, _ = self.output_shape
+        win = I.im2col(xpad, ph, pw, sh, sw).reshape(n, oh, ow, ph * pw, c)  # (N, H', W', ph*pw, C)
+        arg = win.argmax(axis=3)                                  # first maximum wins ties
+        y = xp.take_along_axis(win, arg[:, :, :, None, :], axis=3)[:, :, :, 0, :]  # (N, H', W', C)
+        self._arg, self._x_shape, self._padded_shape = arg, x.shape, xpad.shape
+        self._out_shape = tuple(y.shape)
+        return y
+
+    def backward(self, grad_out):
+        self._check_grad(grad_out)
+        xp = B.xp()
+        n, h, w, c = self._x_shape
+        oh, ow, _ = self.output_shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        dwin = xp.zeros((n, oh, ow, ph * pw, c), dtype=grad_out.dtype)      # (N, H', W', ph*pw, C)
+        xp.put_along_axis(dwin, self._arg[:, :, :, None, :], grad_out[:, :, :, None, :], axis=3)
+        dxpad = I.col2im(dwin.reshape(n, oh, ow, -1), self._padded_shape, ph, pw, sh, sw)
+        (top, _), (left, _) = self._pads(h, w)
+        return dxpad[:, top:top + h, left:left + w, :]                     # (N, H, W, C)
