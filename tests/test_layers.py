@@ -1,0 +1,272 @@
+"""Every layer: forward against a naive loop, backward against central differences."""
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import backend as B
+from minicnn import im2col as I
+from minicnn import layers as L
+from minicnn.gradcheck import gradcheck
+from tests import naive
+
+TOL = 1e-6
+
+
+@pytest.fixture(autouse=True)
+def float64_numpy():
+    B.set_backend("numpy")
+    B.set_floatx("float64")
+    minicnn.seed(0)
+    yield
+    B.set_floatx("float32")
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape)
+
+
+# ---- Conv2D ----------------------------------------------------------------
+CONV_CASES = [  # (input shape with batch, filters, kernel, strides, padding)
+    ((1, 5, 5, 1), 2, 3, 1, "valid"),          # batch 1, one channel
+    ((2, 7, 9, 3), 4, 3, 2, "valid"),          # non-square, odd, stride 2
+    ((2, 7, 9, 3), 4, 3, 2, "same"),           # TF "same": extra pad bottom/right
+    ((3, 6, 5, 2), 3, (2, 3), (1, 2), "same"),  # rectangular kernel, mixed strides
+    ((2, 4, 6, 5), 3, 1, 1, "valid"),          # 1x1 fast path
+    ((2, 5, 5, 6), 3, 1, 2, "valid"),          # 1x1 with stride: im2col path
+    ((1, 6, 6, 7), 5, 4, 1, "valid"),          # many channels, even kernel
+]
+
+
+@pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
+def test_conv_forward_matches_naive(shape, filters, k, s, pad):
+    layer = L.Conv2D(filters, k, strides=s, padding=pad)
+    x = rand(*shape)
+    y = layer.forward(x)
+    kernel, bias = layer.params["kernel"], rand(filters, seed=3)
+    layer.params["bias"][...] = bias
+    y = layer.forward(x)
+    ref = naive.conv2d(x, kernel, bias, layer.strides, pad)
+    assert y.shape == ref.shape == (shape[0],) + layer.output_shape
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
+def test_conv_gradcheck(shape, filters, k, s, pad):
+    errors = gradcheck(L.Conv2D(filters, k, strides=s, padding=pad, activation="relu"), rand(*shape))
+    assert set(errors) == {"input", "kernel", "bias"}
+    assert max(errors.values()) < TOL, errors
+
+
+def test_conv_reference_path_matches_fast_path():
+    x = rand(2, 9, 8, 3)
+    fast = L.Conv2D(4, 3, strides=2, padding="same")
+    ref = L.Conv2D(4, 3, strides=2, padding="same", reference=True)
+    fast.build(x.shape[1:])
+    ref.build(x.shape[1:])
+    ref.params["kernel"][...] = fast.params["kernel"]
+    g = rand(*((2,) + fast.output_shape), seed=5)
+    np.testing.assert_array_equal(fast.forward(x), ref.forward(x))
+    np.testing.assert_array_equal(fast.backward(g), ref.backward(g))
+    np.testing.assert_array_equal(fast.grads["kernel"], ref.grads["kernel"])
+
+
+def test_im2col_fast_equals_reference_and_col2im_is_adjoint():
+    x = rand(2, 7, 6, 3)
+    a = I.im2col(x, 3, 2, 2, 1)
+    b = I.im2col_reference(x, 3, 2, 2, 1)
+    np.testing.assert_array_equal(a, b)
+    # <im2col(x), c> == <x, col2im(c)> for any c: col2im is the exact adjoint
+    c = rand(*a.shape, seed=9)
+    lhs = (a * c).sum()
+    rhs = (x * I.col2im(c, x.shape, 3, 2, 2, 1)).sum()
+    assert abs(lhs - rhs) < 1e-10 * abs(lhs)
+
+
+def test_same_padding_follows_tensorflow():
+    assert I.same_padding(28, 3, 2) == (0, 1)   # odd extra goes bottom/right
+    assert I.same_padding(5, 4, 1) == (1, 2)
+    assert L.Conv2D(2, 3, strides=2, padding="same").compute_output_shape((28, 28, 1)) == (14, 14, 2)
+
+
+def test_convolution2d_legacy_forms():
+    assert L.Convolution2D(16, 3, 3, activation="relu").kernel_size == (3, 3)
+    assert L.Convolution2D(10, 4).kernel_size == (4, 4)
+    assert L.Convolution2D(8, (3, 3)).kernel_size == (3, 3)
+    assert L.Convolution2D(10, 1, 1).kernel_size == (1, 1)
+    layer = L.Convolution2D(16, 3, 3, activation="relu", input_shape=(28, 28, 1))
+    layer.build(layer.input_shape)
+    assert layer.params["kernel"].shape == (3, 3, 1, 16)
+
+
+# ---- MaxPooling2D ----------------------------------------------------------
+POOL_CASES = [  # (shape, pool, strides, padding)
+    ((2, 6, 8, 3), 2, None, "valid"),
+    ((1, 7, 5, 2), 2, None, "valid"),          # odd sizes floor
+    ((2, 7, 8, 3), 3, 2, "valid"),             # overlapping windows
+    ((2, 7, 5, 1), 2, None, "same"),
+    ((1, 5, 6, 2), (2, 3), (1, 2), "valid"),
+]
+
+
+@pytest.mark.parametrize("shape,pool,strides,pad", POOL_CASES)
+def test_pool_forward_matches_naive(shape, pool, strides, pad):
+    layer = L.MaxPooling2D(pool, strides=strides, padding=pad)
+    x = rand(*shape)
+    ref = naive.maxpool(x, layer.pool_size, layer.strides, pad)
+    np.testing.assert_array_equal(layer.forward(x), ref)
+
+
+@pytest.mark.parametrize("shape,pool,strides,pad", POOL_CASES)
+def test_pool_gradcheck_tie_free(shape, pool, strides, pad):
+    # distinct values spaced far more than the finite-difference step: no ties
+    n = int(np.prod(shape))
+    x = np.random.default_rng(1).permutation(n).reshape(shape) * 0.01
+    errors = gradcheck(L.MaxPooling2D(pool, strides=strides, padding=pad), x)
+    assert errors["input"] < TOL, errors
+
+
+@pytest.mark.parametrize("pool,strides", [(2, None), (3, 2), (3, 1)])
+def test_pool_ties_go_to_first_maximum(pool, strides):
+    # post-ReLU-like input: mostly exact zeros, plus repeated small integers
+    x = np.maximum(np.random.default_rng(2).integers(-3, 2, size=(2, 7, 7, 3)), 0).astype(float)
+    layer = L.MaxPooling2D(pool, strides=strides)
+    y = layer.forward(x)
+    g = rand(*y.shape, seed=4)
+    dx = layer.backward(g)
+    np.testing.assert_allclose(dx, naive.maxpool_grad_first_max(x, layer.pool_size, layer.strides, g))
+    # all-zero input: each window's gradient lands on its top-left element only
+    zeros = np.zeros((1, 4, 4, 1))
+    layer2 = L.MaxPooling2D(2)
+    layer2.forward(zeros)
+    dz = layer2.backward(np.ones((1, 2, 2, 1)))
+    assert dz.sum() == 4 and dz[0, ::2, ::2, 0].sum() == 4
+
+
+# ---- BatchNormalization ----------------------------------------------------
+@pytest.mark.parametrize("shape", [(4, 3, 5, 2), (1, 4, 3, 3), (6, 4)])
+def test_batchnorm_training_forward_and_moving_stats(shape):
+    layer = L.BatchNormalization(momentum=0.9, epsilon=1e-3)
+    x = rand(*shape) * 3 + 1
+    layer.build(x.shape[1:])
+    c = shape[-1]
+    assert np.all(layer.state["moving_mean"] == 0) and np.all(layer.state["moving_variance"] == 1)
+    layer.params["gamma"][...] = rand(c, seed=7)
+    layer.params["beta"][...] = rand(c, seed=8)
+    y = layer.forward(x, training=True)
+    ref, mean, var = naive.batchnorm_train(x, layer.params["gamma"], layer.params["beta"], 1e-3)
+    np.testing.assert_allclose(y, ref, rtol=1e-10, atol=1e-12)
+    m = x.size // c
+    np.testing.assert_allclose(layer.state["moving_mean"], 0.1 * mean)
+    np.testing.assert_allclose(layer.state["moving_variance"], 0.9 + 0.1 * var * m / (m - 1))
+
+
+def test_batchnorm_inference_uses_moving_stats():
+    layer = L.BatchNormalization(epsilon=1e-3)
+    x = rand(3, 2, 2, 2)
+    layer.build(x.shape[1:])
+    layer.state["moving_mean"][...] = [1.0, -2.0]
+    layer.state["moving_variance"][...] = [4.0, 0.25]
+    y = layer.forward(x, training=False)
+    expected = (x - np.array([1.0, -2.0])) / np.sqrt(np.array([4.0, 0.25]) + 1e-3)
+    np.testing.assert_allclose(y, expected)
+    before = layer.state["moving_mean"].copy()
+    layer.forward(x, training=False)
+    np.testing.assert_array_equal(layer.state["moving_mean"], before)
+
+
+@pytest.mark.parametrize("shape,training", [((4, 3, 5, 2), True), ((1, 4, 3, 3), True),
+                                            ((5, 3), True), ((3, 4, 4, 2), False)])
+def test_batchnorm_gradcheck(shape, training):
+    layer = L.BatchNormalization()
+    layer.build(shape[1:])
+    layer.params["gamma"][...] = rand(shape[-1], seed=7)   # non-trivial gamma
+    errors = gradcheck(layer, rand(*shape), training=training)
+    assert max(errors.values()) < TOL, errors
+
+
+def test_gradcheck_catches_a_broken_batchnorm_backward():
+    """A backward with the x_hat * sum(g * x_hat) term deleted must fail the check."""
+    class Broken(L.BatchNormalization):
+        def backward(self, grad_out):
+            g = grad_out.reshape(-1, grad_out.shape[-1])
+            self.grads["gamma"] = (g * self._x_hat).sum(0)
+            self.grads["beta"] = g.sum(0)
+            m = g.shape[0]
+            gamma = self.params["gamma"]
+            return ((gamma * self._inv_std / m) * (m * g - g.sum(0))).reshape(grad_out.shape)
+    errors = gradcheck(Broken(), rand(4, 3, 3, 2))
+    assert errors["input"] > 1e-2
+
+
+# ---- Dropout, Dense, Flatten, activations -----------------------------------
+def test_dropout_inverted_scaling_and_inference_identity():
+    layer = L.Dropout(0.25)
+    x = np.ones((50, 20, 20, 2))
+    y = layer.forward(x, training=True)
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], 1 / 0.75)
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_array_equal(layer.backward(np.ones_like(y)), y)  # same mask, same scale
+    assert layer.forward(x, training=False) is x
+
+
+def test_dropout_same_seed_same_mask():
+    x = np.ones((4, 5, 5, 3))
+    minicnn.seed(11)
+    a = L.Dropout(0.5).forward(x, training=True)
+    minicnn.seed(11)
+    b = L.Dropout(0.5).forward(x, training=True)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_dropout_gradcheck_fixed_mask():
+    errors = gradcheck(L.Dropout(0.4), rand(3, 4, 4, 2), seed=3)
+    assert errors["input"] < TOL
+
+
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_dense_forward_and_gradcheck(activation):
+    layer = L.Dense(4, activation=activation)
+    x = rand(3, 6)
+    y = layer.forward(x)
+    ref = naive.dense(x, layer.params["kernel"], layer.params["bias"])
+    np.testing.assert_allclose(y, ref if activation is None else np.maximum(ref, 0))
+    errors = gradcheck(L.Dense(4, activation=activation), x)
+    assert max(errors.values()) < TOL, errors
+
+
+@pytest.mark.parametrize("layer,shape", [(L.Flatten(), (2, 3, 4, 2)), (L.ReLU(), (3, 4, 2)),
+                                         (L.Activation("softmax"), (3, 6)),
+                                         (L.Activation("linear"), (2, 5)),
+                                         (L.Activation("relu"), (2, 3, 3, 2))])
+def test_simple_layers_gradcheck(layer, shape):
+    errors = gradcheck(layer, rand(*shape))
+    assert errors["input"] < TOL, errors
+
+
+def test_activation_forward_values():
+    x = rand(4, 7)
+    np.testing.assert_array_equal(L.ReLU().forward(x), np.where(x > 0, x, 0))
+    s = L.Activation("softmax").forward(x)
+    np.testing.assert_allclose(s.sum(axis=1), 1.0)
+    np.testing.assert_allclose(s, np.exp(x) / np.exp(x).sum(1, keepdims=True))
+    assert L.Flatten().forward(rand(2, 3, 4, 5)).shape == (2, 60)
+
+
+# ---- float32 stays float32 --------------------------------------------------
+def test_float32_end_to_end_no_upcast():
+    B.set_floatx("float32")
+    x = rand(2, 8, 8, 3).astype(np.float32)
+    stack = [L.Conv2D(4, 3, activation="relu"), L.BatchNormalization(), L.Dropout(0.2),
+             L.Conv2D(4, 1, activation="relu"), L.MaxPooling2D(2), L.Flatten(), L.Dense(3),
+             L.Activation("softmax")]
+    h = x
+    for layer in stack:
+        h = layer.forward(h, training=True)
+        assert h.dtype == np.float32, type(layer).__name__
+    g = np.ones_like(h)
+    for layer in reversed(stack):
+        g = layer.backward(g)
+        assert g.dtype == np.float32, type(layer).__name__
+        for name, grad in layer.grads.items():
+            assert grad.dtype == np.float32, (type(layer).__name__, name)
