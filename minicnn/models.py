@@ -1,0 +1,452 @@
+"""Sequential: a stack of layers with Keras' summary, compile, fit, evaluate, predict.
+
+Training step, for a batch (x, y):
+    logits = forward(x)                   # every layer in order, training=True
+    loss   = cross_entropy(logits, y)     # softmax fused into the loss
+    g      = dloss/dlogits
+    g      = layer.backward(g)            # every layer in reverse order
+    optimizer.step(params, grads)
+
+On CuPy the data is moved to the device once, and metrics accumulate there;
+the host reads them once per epoch (or every few dozen batches for the bar).
+"""
+import io
+import math
+import os
+import sys
+import tempfile
+import time
+import zipfile
+
+import numpy as np  # host side: data checks, weights files
+
+from . import backend as B
+from . import callbacks as C
+from . import losses, optimizers
+from .layers.activations import Activation, Softmax
+
+
+class Sequential:
+    def __init__(self, layers=None, name="sequential"):
+        self.name = name
+        self.layers = []
+        self.loss = self.optimizer = None
+        self.stop_training = False
+        self.history = None
+        self._counts = {}
+        for layer in layers or []:
+            self.add(layer)
+
+    # ---- building --------------------------------------------------------
+    def add(self, layer):
+        """Append a layer; the first one should carry input_shape=(H, W, C)."""
+        if layer.name is None:
+            kind = _snake(type(layer).__name__)
+            self._counts[kind] = self._counts.get(kind, 0) + 1
+            layer.name = f"{kind}_{self._counts[kind]}"
+        self.layers.append(layer)
+
+    @property
+    def input_shape(self):
+        return self.layers[0].input_shape if self.layers else None
+
+    def build(self, input_shape=None):
+        """Build every layer, threading the shapes through; idempotent."""
+        if not self.layers:
+            raise ValueError("Sequential: the model has no layers; add() some first.")
+        shape = input_shape or self.layers[0].input_shape
+        if shape is None:
+            raise ValueError("Sequential: unknown input shape; give the first layer "
+                             "input_shape=(H, W, C), e.g. Conv2D(8, 3, input_shape=(28, 28, 1)).")
+        shape = tuple(shape)
+        for layer in self.layers:
+            if layer.built and tuple(layer.input_shape) != shape:
+                raise ValueError(f"{layer.name}: built for input {layer.input_shape}, "
+                                 f"but the previous layer outputs {shape}.")
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.output_shape
+        return shape
+
+    @property
+    def output_shape(self):
+        return self.build()
+
+    # ---- inspecting ------------------------------------------------------
+    def count_params(self):
+        self.build()
+        return sum(layer.count_params() for layer in self.layers)
+
+    def _param_counts(self):
+        trainable = non_trainable = 0
+        for layer in self.layers:
+            n_params = sum(int(p.size) for p in layer.params.values())
+            n_state = sum(int(s.size) for s in layer.state.values())
+            if layer.trainable:
+                trainable += n_params
+            else:
+                non_trainable += n_params
+            non_trainable += n_state
+        return trainable, non_trainable
+
+    def receptive_fields(self):
+        """[(receptive field, jump)] after each layer; None once spatial structure is gone.
+
+        r_out = r_in + (k - 1) * j_in,   j_out = j_in * s   (r = j = 1 at the input).
+        """
+        self.build()
+        r, j, out = 1, 1, []
+        for layer in self.layers:
+            if len(layer.output_shape) != 3:
+                r = j = None
+            if r is not None:
+                r, j = r + (layer.rf_kernel - 1) * j, j * layer.rf_stride
+            out.append((r, j))
+        return out
+
+    def summary(self, print_fn=print):
+        """Keras' summary table, plus each layer's receptive field and jump."""
+        self.build()
+        widths = (29, 26, 10, 9, 5)
+        line = "_" * sum(widths)
+        rows = [f'Model: "{self.name}"', line,
+                _row(("Layer (type)", "Output Shape", "Param #", "RF", "Jump"), widths),
+                "=" * sum(widths)]
+        for i, (layer, (r, j)) in enumerate(zip(self.layers, self.receptive_fields())):
+            shape = "(None, " + ", ".join(str(d) for d in layer.output_shape) + ")"
+            kind = type(layer).__name__
+            label = f"{layer.name} ({kind})"
+            rows.append(_row((label, shape, f"{layer.count_params()}",
+                              "-" if r is None else str(r), "-" if j is None else str(j)), widths))
+            rows.append(line if i < len(self.layers) - 1 else "=" * sum(widths))
+        trainable, non_trainable = self._param_counts()
+        rows += [f"Total params: {trainable + non_trainable:,}",
+                 f"Trainable params: {trainable:,}",
+                 f"Non-trainable params: {non_trainable:,}", line,
+                 "RF: receptive field of one output pixel, in input pixels; "
+                 "Jump: input pixels between neighbouring outputs."]
+        print_fn("\n".join(rows))
+
+    # ---- training set-up -------------------------------------------------
+    def compile(self, loss="categorical_crossentropy", optimizer="sgd", metrics=("accuracy",)):
+        """Choose loss and optimizer (objects or Keras names).
+
+        A final softmax followed by cross-entropy is fused: the loss works on
+        the logits (stable log-sum-exp); predict() still returns probabilities.
+        """
+        self.build()
+        self.loss = losses.get(loss)
+        self.optimizer = optimizers.get(optimizer)
+        for m in metrics or ():
+            if m not in ("accuracy", "acc"):
+                raise ValueError(f"compile: unknown metric {m!r}; only 'accuracy' is supported.")
+        last = self.layers[-1]
+        self._fused = isinstance(last, Softmax) or (
+            isinstance(last, Activation) and last.activation == "softmax")
+        self._train_slots = [(layer, key) for layer in self.layers if layer.trainable
+                             for key in layer.params]
+
+    def _logit_layers(self):
+        """Layers whose output is the loss input (all but a fused final softmax)."""
+        return self.layers[:-1] if self._fused else self.layers
+
+    # ---- data checks -----------------------------------------------------
+    def _check_x(self, x, where):
+        """Shape, dtype and finiteness of inputs, once, on the way in; returns a device array."""
+        self.build()
+        expected = tuple(self.input_shape)
+        shape = tuple(getattr(x, "shape", ()))
+        if len(shape) != len(expected) + 1 or shape[1:] != expected:
+            raise ValueError(f"{where}: x must have shape (samples, {', '.join(map(str, expected))}) "
+                             f"to match the model's input, got {shape}.")
+        kind = x.dtype.kind
+        if kind != "f":
+            raise TypeError(f"{where}: x has dtype {x.dtype}; convert it to floats first, e.g. "
+                            f"x.astype('{B.floatx()}') / 255 for images.")
+        x = B.to_device(x, dtype=B.floatx())
+        if not bool(B.to_host(B.xp().isfinite(x).all())):
+            raise ValueError(f"{where}: x contains NaN or inf values; clean the data first.")
+        return x
+
+    def _check_y(self, y, n, where):
+        """Targets: integer labels (N,) or one-hot (N, K); returns (targets, labels) on device."""
+        k = self.output_shape[-1]
+        y_host = B.to_host(y)
+        if y_host.shape[:1] != (n,):
+            raise ValueError(f"{where}: x has {n} samples but y has {y_host.shape[:1] or 'no'} "
+                             "rows; they must match.")
+        if y_host.ndim == 1:
+            if y_host.dtype.kind not in "iu":
+                raise TypeError(f"{where}: 1-D labels must be integers, got {y_host.dtype}.")
+            if n and (y_host.min() < 0 or y_host.max() >= k):
+                raise ValueError(f"{where}: labels must be in [0, {k - 1}] for a model with {k} "
+                                 f"outputs, got values in [{y_host.min()}, {y_host.max()}].")
+            labels = y_host.astype(np.int64)
+            targets = labels
+        elif y_host.ndim == 2:
+            if y_host.shape[1] != k:
+                raise ValueError(f"{where}: one-hot y has {y_host.shape[1]} classes but the model "
+                                 f"outputs {k}; use to_categorical(y, {k}).")
+            if not np.isfinite(y_host).all():
+                raise ValueError(f"{where}: y contains NaN or inf values.")
+            labels = y_host.argmax(axis=1)
+            targets = y_host.astype(B.floatx())
+        else:
+            raise ValueError(f"{where}: y must be labels (samples,) or one-hot (samples, classes), "
+                             f"got shape {y_host.shape}.")
+        return B.to_device(targets), B.to_device(labels)
+
+    def _require_compiled(self, where):
+        if self.optimizer is None:
+            raise RuntimeError(f"{where}: call compile(loss, optimizer) first.")
+
+    # ---- the steps -------------------------------------------------------
+    def _forward(self, x, training, layers):
+        for layer in layers:
+            x = layer.forward(x, training=training)
+        return x
+
+    def _train_step(self, xb, tb, lb):
+        """One optimiser step; returns (summed loss, correct count) as device scalars."""
+        xp = B.xp()
+        logits = self._forward(xb, True, self._logit_layers())
+        loss = self.loss.forward(logits, tb, validate=False)
+        correct = (logits.argmax(axis=1) == lb).sum()
+        g = self.loss.backward()
+        for layer in reversed(self._logit_layers()):
+            g = layer.backward(g)
+        params = [layer.params[key] for layer, key in self._train_slots]
+        grads = [layer.grads[key] for layer, key in self._train_slots]
+        self.optimizer.step(params, grads)
+        del xp
+        return loss * xb.shape[0], correct
+
+    def train_on_batch(self, x, y):
+        """One optimiser step on (x, y); returns [loss, accuracy] as floats."""
+        self._require_compiled("train_on_batch")
+        x = self._check_x(x, "train_on_batch")
+        t, lab = self._check_y(y, x.shape[0], "train_on_batch")
+        loss, correct = self._train_step(x, t, lab)
+        return [float(B.to_host(loss)) / x.shape[0], float(B.to_host(correct)) / x.shape[0]]
+
+    def _evaluate_device(self, x, t, lab, batch_size):
+        """(mean loss, accuracy) over already-checked device data, inference mode."""
+        loss_sum = correct = 0.0
+        n = x.shape[0]
+        for i in range(0, n, batch_size):
+            logits = self._forward(x[i:i + batch_size], False, self._logit_layers())
+            loss_sum = loss_sum + self.loss.forward(logits, t[i:i + batch_size], validate=False) \
+                * logits.shape[0]
+            correct = correct + (logits.argmax(axis=1) == lab[i:i + batch_size]).sum()
+        loss_sum, correct = (float(v) for v in B.to_host(B.xp().stack([loss_sum, correct])))
+        return loss_sum / n, correct / n
+
+    def evaluate(self, x, y, batch_size=32, verbose=0):
+        """[loss, accuracy] on (x, y), inference mode."""
+        self._require_compiled("evaluate")
+        x = self._check_x(x, "evaluate")
+        t, lab = self._check_y(y, x.shape[0], "evaluate")
+        loss, acc = self._evaluate_device(x, t, lab, batch_size)
+        if verbose:
+            print(f"loss: {loss:.4f} - acc: {acc:.4f}")
+        return [loss, acc]
+
+    def predict(self, x, batch_size=32):
+        """Model outputs (probabilities for a softmax model), as a host numpy array."""
+        x = self._check_x(x, "predict")
+        outs = [self._forward(x[i:i + batch_size], False, self.layers)
+                for i in range(0, x.shape[0], batch_size)]
+        return B.to_host(B.xp().concatenate(outs, axis=0))
+
+    # ---- fit -------------------------------------------------------------
+    def fit(self, x, y, batch_size=32, epochs=1, verbose=1, validation_data=None,
+            callbacks=None, shuffle=True):
+        """Train for ``epochs`` passes over (x, y); returns a History.
+
+        verbose: 0 silent, 1 progress bar per epoch (one line per epoch when
+        output is not a terminal), 2 one line per epoch.
+        """
+        self._require_compiled("fit")
+        if not (isinstance(batch_size, int) and batch_size > 0):
+            raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}.")
+        x = self._check_x(x, "fit")
+        n = x.shape[0]
+        t, lab = self._check_y(y, n, "fit")
+        if validation_data is not None:
+            vx = self._check_x(validation_data[0], "fit(validation_data)")
+            vt, vlab = self._check_y(validation_data[1], vx.shape[0], "fit(validation_data)")
+        if verbose == 1 and not _is_terminal():
+            verbose = 2
+        history = C.History()
+        cbs = [history] + list(callbacks or [])
+        for cb in cbs:
+            cb.set_model(self)
+        self.stop_training = False
+        self.history = history
+        for cb in cbs:
+            cb.on_train_begin()
+        xp = B.xp()
+        n_batches = math.ceil(n / batch_size)
+        for epoch in range(epochs):
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+            start = time.perf_counter()
+            order = B.host_rng().permutation(n) if shuffle else np.arange(n)
+            order = B.to_device(order)
+            loss_sum, correct, seen = xp.zeros((), dtype=B.floatx()), xp.zeros((), xp.int64), 0
+            bar = _progress(n_batches, verbose)
+            bad_batch = None
+            for b in range(n_batches):
+                idx = order[b * batch_size:(b + 1) * batch_size]
+                batch_loss, batch_correct = self._train_step(x[idx], t[idx], lab[idx])
+                loss_sum += batch_loss
+                correct += batch_correct
+                seen += idx.shape[0]
+                if B.get_backend() == "numpy" or b % 50 == 49 or b == n_batches - 1:
+                    running = float(B.to_host(loss_sum)) / seen   # free on numpy; rare elsewhere
+                    if not math.isfinite(running):
+                        bad_batch = b
+                        break
+                    if bar is not None:
+                        bar.set_postfix_str(f"loss: {running:.4f} - acc: "
+                                            f"{float(B.to_host(correct)) / seen:.4f}", refresh=False)
+                if bar is not None:
+                    bar.update(1)
+            if bar is not None:
+                bar.close()
+            if bad_batch is not None:
+                print(f"fit: the training loss became NaN or inf at epoch {epoch + 1}, "
+                      f"batch {bad_batch + 1} (or up to 50 batches before, on a GPU); training "
+                      "stopped. Try a lower learning rate. The weights of the last good "
+                      "checkpoint, if any, are untouched.", file=sys.stderr, flush=True)
+                self.stop_training = True
+                history.stopped = f"non-finite loss at epoch {epoch + 1}, batch {bad_batch + 1}"
+                break
+            loss_sum, correct = (float(v) for v in B.to_host(xp.stack([loss_sum, correct])))
+            logs = {"loss": loss_sum / seen, "acc": correct / seen}
+            if validation_data is not None:
+                logs["val_loss"], logs["val_acc"] = self._evaluate_device(vx, vt, vlab, batch_size)
+            logs["lr"] = float(self.optimizer.lr)
+            if verbose:
+                print(_epoch_line(time.perf_counter() - start, logs), flush=True)
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in cbs:
+            cb.on_train_end()
+        return history
+
+    # ---- weights ---------------------------------------------------------
+    def _weight_slots(self):
+        """(layer, kind, key) in Keras order: kernel, bias, gamma, beta, moving stats."""
+        self.build()
+        return [(layer, kind, key) for layer in self.layers
+                for kind, group in (("params", layer.params), ("state", layer.state))
+                for key in group]
+
+    def get_weights(self):
+        """Host copies of every weight, in Keras' order."""
+        return [np.array(B.to_host(getattr(layer, kind)[key]))
+                for layer, kind, key in self._weight_slots()]
+
+    def set_weights(self, weights):
+        """Set every weight from a list in get_weights() order; checks all shapes first."""
+        slots = self._weight_slots()
+        if len(weights) != len(slots):
+            raise ValueError(f"set_weights: the model has {len(slots)} weight arrays, got {len(weights)}.")
+        for (layer, kind, key), w in zip(slots, weights):
+            current = getattr(layer, kind)[key]
+            if tuple(np.shape(w)) != tuple(current.shape):
+                raise ValueError(f"set_weights: {layer.name}/{key} has shape {tuple(current.shape)}, "
+                                 f"got {tuple(np.shape(w))}.")
+        for (layer, kind, key), w in zip(slots, weights):
+            getattr(layer, kind)[key][...] = B.to_device(np.asarray(w), dtype=B.floatx())
+
+    def save_weights(self, path):
+        """Write every weight to an .npz file, atomically (temp file, then rename)."""
+        arrays = {f"{i:03d}/{layer.name}/{key}": np.array(B.to_host(getattr(layer, kind)[key]))
+                  for i, layer in enumerate(self.layers)
+                  for kind in ("params", "state") for key in getattr(layer, kind)}
+        self.build()
+        directory = os.path.dirname(os.path.abspath(path))
+        fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".npz.tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            raise
+
+    def load_weights(self, path):
+        """Load an .npz written by save_weights (no pickle); the model is unchanged on any error."""
+        self.build()
+        try:
+            with open(path, "rb") as f:
+                raw = f.read()
+            with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+                stored = {k: data[k] for k in data.files}
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as err:
+            raise ValueError(f"load_weights: {path} is not a readable minicnn weights file "
+                             f"({type(err).__name__}: {err}).") from err
+        expected = [(f"{i:03d}", layer, kind, key) for i, layer in enumerate(self.layers)
+                    for kind in ("params", "state") for key in getattr(layer, kind)]
+        by_prefix = {}
+        for name in stored:
+            by_prefix.setdefault(name.split("/")[0], []).append(name)
+        for prefix, layer, kind, key in expected:
+            current = getattr(layer, kind)[key]
+            names = [nm for nm in by_prefix.get(prefix, []) if nm.endswith("/" + key)]
+            if not names:
+                raise ValueError(f"load_weights: {path} has no {key!r} for layer {prefix} "
+                                 f"{layer.name} ({type(layer).__name__}); the file was saved "
+                                 "from a different architecture.")
+            if stored[names[0]].shape != tuple(current.shape):
+                raise ValueError(f"load_weights: layer {prefix} {layer.name} {key}: the file has "
+                                 f"shape {stored[names[0]].shape}, the model {tuple(current.shape)}.")
+        if len(stored) != len(expected):
+            raise ValueError(f"load_weights: {path} holds {len(stored)} arrays, the model "
+                             f"{len(expected)}; the file was saved from a different architecture.")
+        for prefix, layer, kind, key in expected:
+            name = [nm for nm in by_prefix[prefix] if nm.endswith("/" + key)][0]
+            getattr(layer, kind)[key][...] = B.to_device(stored[name], dtype=B.floatx())
+
+
+# ---- small helpers ----------------------------------------------------------
+def _snake(name):
+    out = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+    out = out.replace("convolution2_d", "conv2d").replace("conv2_d", "conv2d")
+    return out.replace("max_pooling2_d", "max_pooling2d")
+
+
+def _row(cells, widths):
+    return "".join(str(c)[:w - 1].ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+
+def _is_terminal():
+    return hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
+
+
+def _progress(total, verbose):
+    if verbose != 1:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, unit="batch", file=sys.stdout, mininterval=0.25, leave=True,
+                dynamic_ncols=True)
+
+
+def _epoch_line(seconds, logs):
+    parts = [f"{seconds:.1f}s"]
+    for key in ("loss", "acc", "val_loss", "val_acc"):
+        if key in logs:
+            parts.append(f"{key}: {logs[key]:.4f}")
+    parts.append(f"lr: {logs['lr']:.6g}")
+    return " - ".join(parts)

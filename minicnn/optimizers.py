@@ -1,0 +1,158 @@
+"""Optimizers: turn gradients into in-place parameter updates.
+
+``step(params, grads)`` takes two parallel lists of arrays and changes every
+parameter array in place, so layers keep pointing at the same objects. Slots
+(velocity, moments) are created on the first step, one per list position, and
+a single scratch buffer per parameter is reused so that a step allocates
+nothing. Every update is an in-place ufunc with ``out=`` and Python-float
+scalars, which keeps float32 parameters in float32.
+"""
+import math
+
+from . import backend as B
+
+
+class Optimizer:
+    """Shared bookkeeping: ``lr`` (a plain, settable float) and ``iterations``."""
+
+    def __init__(self, lr):
+        self.lr = _positive(f"{type(self).__name__}: lr", lr)
+        self.iterations = 0   # number of completed step() calls
+        self._slots = {}      # list position -> tuple of state arrays
+
+    def step(self, params, grads):
+        """Update every ``params[i]`` in place from ``grads[i]``."""
+        raise NotImplementedError
+
+    def _pairs(self, params, grads):
+        if len(params) != len(grads):
+            raise ValueError(
+                f"{type(self).__name__}.step: got {len(params)} parameters but "
+                f"{len(grads)} gradients; the two lists must be parallel.")
+        return enumerate(zip(params, grads))
+
+    def _state(self, xp, i, p, n):
+        """The ``n`` zero-initialised arrays shaped like ``p`` kept for position ``i``."""
+        slots = self._slots.get(i)
+        if slots is None:
+            slots = self._slots[i] = tuple(xp.zeros_like(p) for _ in range(n))
+        elif slots[0].shape != p.shape:
+            raise ValueError(
+                f"{type(self).__name__}: parameter {i} has shape {tuple(p.shape)} "
+                f"but this optimizer's state for it has shape {tuple(slots[0].shape)}; "
+                "use a new optimizer for a different model.")
+        return slots
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum (Keras semantics).
+
+    g = grad + weight_decay * p;  v = momentum * v - lr * g;
+    p += v  (classic)  or  p += momentum * v - lr * g  (Nesterov).
+    With momentum 0 this is plain ``p -= lr * g``.
+    """
+
+    def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(lr)
+        if not 0.0 <= momentum < 1.0:
+            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}.")
+        if weight_decay < 0.0:
+            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay!r}.")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = float(weight_decay)
+
+    def step(self, params, grads):
+        xp = B.xp()
+        lr, mu, wd = float(self.lr), self.momentum, self.weight_decay
+        for i, (p, g) in self._pairs(params, grads):
+            if mu == 0.0:
+                (tmp,) = self._state(xp, i, p, 1)
+            else:
+                tmp, v = self._state(xp, i, p, 2)
+            # tmp = lr * g, with g = grad + wd * p
+            if wd:
+                xp.multiply(p, wd, out=tmp)
+                tmp += g
+                tmp *= lr
+            else:
+                xp.multiply(g, lr, out=tmp)
+            if mu == 0.0:
+                p -= tmp
+                continue
+            v *= mu
+            v -= tmp                      # v = mu * v - lr * g
+            if self.nesterov:
+                p -= tmp
+                xp.multiply(v, mu, out=tmp)
+                p += tmp                  # p += mu * v - lr * g
+            else:
+                p += v
+        self.iterations += 1
+
+    def __repr__(self):
+        return (f"SGD(lr={self.lr}, momentum={self.momentum}, "
+                f"nesterov={self.nesterov}, weight_decay={self.weight_decay})")
+
+
+class Adam(Optimizer):
+    """Adam as in Keras 2.2 (bias correction folded into the step size).
+
+    t += 1;  lr_t = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t);
+    m = beta_1 m + (1 - beta_1) g;  v = beta_2 v + (1 - beta_2) g^2;
+    p -= lr_t * m / (sqrt(v) + epsilon).
+    """
+
+    def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
+        super().__init__(lr)
+        for name, beta in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"Adam: {name} must be in [0, 1), got {beta!r}.")
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.epsilon = _positive("Adam: epsilon", epsilon)
+
+    def step(self, params, grads):
+        xp = B.xp()
+        b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
+        t = self.iterations + 1
+        lr_t = float(self.lr) * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        for i, (p, g) in self._pairs(params, grads):
+            tmp, m, v = self._state(xp, i, p, 3)
+            xp.multiply(g, 1.0 - b1, out=tmp)
+            m *= b1
+            m += tmp                      # m = b1 m + (1 - b1) g
+            xp.multiply(g, g, out=tmp)
+            tmp *= 1.0 - b2
+            v *= b2
+            v += tmp                      # v = b2 v + (1 - b2) g^2
+            xp.sqrt(v, out=tmp)
+            tmp += eps
+            xp.divide(m, tmp, out=tmp)
+            tmp *= lr_t
+            p -= tmp                      # p -= lr_t m / (sqrt(v) + eps)
+        self.iterations = t
+
+    def __repr__(self):
+        return (f"Adam(lr={self.lr}, beta_1={self.beta_1}, "
+                f"beta_2={self.beta_2}, epsilon={self.epsilon})")
+
+
+_BY_NAME = {"sgd": SGD, "adam": Adam}
+
+
+def get(identifier):
+    """An optimizer from its name ("sgd", "adam"); an optimizer object is returned as is."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str) and identifier.lower() in _BY_NAME:
+        return _BY_NAME[identifier.lower()]()
+    raise ValueError(
+        f"Unknown optimizer {identifier!r}: use one of {sorted(_BY_NAME)} "
+        "or pass an optimizer object such as minicnn.optimizers.Adam(lr=0.001).")
+
+
+def _positive(name, value):
+    value = float(value)
+    if not (math.isfinite(value) and value > 0.0):
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}.")
+    return value

@@ -1,0 +1,22 @@
+"""Small helpers for data preparation."""
+import numpy as np  # host side: labels are prepared before they enter the model
+
+
+def to_categorical(y, num_classes=None, dtype="float32"):
+    """Integer labels (N,) -> one-hot rows (N, num_classes), like Keras' np_utils.to_categorical."""
+    y = np.asarray(y)
+    if y.dtype.kind not in "iu":
+        if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
+            y = y.astype(np.int64)
+        else:
+            raise TypeError(f"to_categorical: labels must be integers, got {y.dtype}.")
+    y = y.reshape(-1)
+    if y.size and y.min() < 0:
+        raise ValueError(f"to_categorical: labels must be >= 0, got {y.min()}.")
+    if num_classes is None:
+        num_classes = int(y.max()) + 1 if y.size else 0
+    if y.size and y.max() >= num_classes:
+        raise ValueError(f"to_categorical: label {y.max()} does not fit {num_classes} classes.")
+    out = np.zeros((y.shape[0], num_classes), dtype=dtype)
+    out[np.arange(y.shape[0]), y] = 1
+    return out

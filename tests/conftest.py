@@ -1,0 +1,26 @@
+"""Shared pytest fixtures."""
+import pytest
+
+from tests import strict_xp
+
+
+@pytest.fixture
+def strict_backend():
+    """Run the library on the strict CuPy stand-in (tests/strict_xp.py).
+
+    Yields the stand-in module; the numpy backend is restored afterwards, even
+    when the test fails.
+    """
+    with strict_xp.installed() as module:
+        yield module
+
+
+@pytest.fixture(autouse=True)
+def _fresh_backend():
+    """Every test starts on numpy/float32 and leaves it that way."""
+    from minicnn import backend as B
+    B.set_backend("numpy")
+    B.set_floatx("float32")
+    yield
+    B.set_backend("numpy")
+    B.set_floatx("float32")
