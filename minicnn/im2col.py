@@ -9,9 +9,11 @@ becomes one matrix product:
 col2im is its adjoint: it adds each row's gradient back onto the patch it
 came from (overlapping patches accumulate).
 
-Two versions of im2col are kept: ``im2col_reference`` (a readable loop over
-the kh*kw kernel offsets) and ``im2col`` (one strided view, one copy). They
-give identical arrays; the tests check it.
+Two versions of each are kept: ``im2col_reference`` (a readable loop over
+the kh*kw kernel offsets) and ``im2col`` (one strided view, one copy), and ``col2im``
+(adds patch-ordered rows back) and ``col2im_offsets`` (adds one contiguous
+(N, H', W', C) block per kernel offset, much faster on NumPy). The tests
+check that each pair agrees.
 """
 from . import backend as B
 
@@ -90,4 +92,20 @@ def col2im(dcols, x_shape, kh, kw, sh, sw):
     for i in range(kh):
         for j in range(kw):
             dx[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += d[:, :, :, i, j, :]
+    return dx
+
+
+def col2im_offsets(d, x_shape, kh, kw, sh, sw):
+    """col2im for gradients laid out by kernel offset: d is (kh*kw, N, H', W', C).
+
+    d[a*kw + b] holds the gradient for every patch's (a, b) element; adding it
+    onto the (a, b)-shifted grid is a copy with long contiguous runs, unlike
+    the 12-float runs of patch-ordered rows.
+    """
+    xp = B.xp()
+    dx = xp.zeros(x_shape, dtype=d.dtype)
+    _, n, oh, ow, c = d.shape
+    for i in range(kh):
+        for j in range(kw):
+            dx[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += d[i * kw + j]
     return dx

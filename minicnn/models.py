@@ -114,7 +114,7 @@ class Sequential:
                 "=" * sum(widths)]
         for i, (layer, (r, j)) in enumerate(zip(self.layers, self.receptive_fields())):
             shape = "(None, " + ", ".join(str(d) for d in layer.output_shape) + ")"
-            kind = type(layer).__name__
+            kind = getattr(layer, "type_name", type(layer).__name__)
             label = f"{layer.name} ({kind})"
             rows.append(_row((label, shape, f"{layer.count_params()}",
                               "-" if r is None else str(r), "-" if j is None else str(j)), widths))
@@ -145,6 +145,9 @@ class Sequential:
             isinstance(last, Activation) and last.activation == "softmax")
         self._train_slots = [(layer, key) for layer in self.layers if layer.trainable
                              for key in layer.params]
+        first = self.layers[0]
+        if hasattr(first, "compute_input_grad"):
+            first.compute_input_grad = False   # dL/d(images) is never used: skip computing it
 
     def _logit_layers(self):
         """Layers whose output is the loss input (all but a fused final softmax)."""
@@ -159,6 +162,8 @@ class Sequential:
         if len(shape) != len(expected) + 1 or shape[1:] != expected:
             raise ValueError(f"{where}: x must have shape (samples, {', '.join(map(str, expected))}) "
                              f"to match the model's input, got {shape}.")
+        if shape[0] == 0:
+            raise ValueError(f"{where}: x holds no samples.")
         kind = x.dtype.kind
         if kind != "f":
             raise TypeError(f"{where}: x has dtype {x.dtype}; convert it to floats first, e.g. "
@@ -195,6 +200,11 @@ class Sequential:
             raise ValueError(f"{where}: y must be labels (samples,) or one-hot (samples, classes), "
                              f"got shape {y_host.shape}.")
         return B.to_device(targets), B.to_device(labels)
+
+    @staticmethod
+    def _check_batch_size(batch_size, where):
+        if not (isinstance(batch_size, int) and batch_size > 0):
+            raise ValueError(f"{where}: batch_size must be a positive int, got {batch_size!r}.")
 
     def _require_compiled(self, where):
         if self.optimizer is None:
@@ -244,6 +254,7 @@ class Sequential:
     def evaluate(self, x, y, batch_size=32, verbose=0):
         """[loss, accuracy] on (x, y), inference mode."""
         self._require_compiled("evaluate")
+        self._check_batch_size(batch_size, "evaluate")
         x = self._check_x(x, "evaluate")
         t, lab = self._check_y(y, x.shape[0], "evaluate")
         loss, acc = self._evaluate_device(x, t, lab, batch_size)
@@ -253,6 +264,7 @@ class Sequential:
 
     def predict(self, x, batch_size=32):
         """Model outputs (probabilities for a softmax model), as a host numpy array."""
+        self._check_batch_size(batch_size, "predict")
         x = self._check_x(x, "predict")
         outs = [self._forward(x[i:i + batch_size], False, self.layers)
                 for i in range(0, x.shape[0], batch_size)]
@@ -267,8 +279,7 @@ class Sequential:
         output is not a terminal), 2 one line per epoch.
         """
         self._require_compiled("fit")
-        if not (isinstance(batch_size, int) and batch_size > 0):
-            raise ValueError(f"fit: batch_size must be a positive int, got {batch_size!r}.")
+        self._check_batch_size(batch_size, "fit")
         x = self._check_x(x, "fit")
         n = x.shape[0]
         t, lab = self._check_y(y, n, "fit")
@@ -367,10 +378,10 @@ class Sequential:
 
     def save_weights(self, path):
         """Write every weight to an .npz file, atomically (temp file, then rename)."""
+        self.build()
         arrays = {f"{i:03d}/{layer.name}/{key}": np.array(B.to_host(getattr(layer, kind)[key]))
                   for i, layer in enumerate(self.layers)
                   for kind in ("params", "state") for key in getattr(layer, kind)}
-        self.build()
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".npz.tmp", dir=directory)
         try:

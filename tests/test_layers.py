@@ -143,9 +143,10 @@ def test_pool_ties_go_to_first_maximum(pool, strides):
 
 
 # ---- BatchNormalization ----------------------------------------------------
+@pytest.mark.parametrize("reference", [False, True])
 @pytest.mark.parametrize("shape", [(4, 3, 5, 2), (1, 4, 3, 3), (6, 4)])
-def test_batchnorm_training_forward_and_moving_stats(shape):
-    layer = L.BatchNormalization(momentum=0.9, epsilon=1e-3)
+def test_batchnorm_training_forward_and_moving_stats(shape, reference):
+    layer = L.BatchNormalization(momentum=0.9, epsilon=1e-3, reference=reference)
     x = rand(*shape) * 3 + 1
     layer.build(x.shape[1:])
     c = shape[-1]
@@ -160,8 +161,9 @@ def test_batchnorm_training_forward_and_moving_stats(shape):
     np.testing.assert_allclose(layer.state["moving_variance"], 0.9 + 0.1 * var * m / (m - 1))
 
 
-def test_batchnorm_inference_uses_moving_stats():
-    layer = L.BatchNormalization(epsilon=1e-3)
+@pytest.mark.parametrize("reference", [False, True])
+def test_batchnorm_inference_uses_moving_stats(reference):
+    layer = L.BatchNormalization(epsilon=1e-3, reference=reference)
     x = rand(3, 2, 2, 2)
     layer.build(x.shape[1:])
     layer.state["moving_mean"][...] = [1.0, -2.0]
@@ -174,14 +176,35 @@ def test_batchnorm_inference_uses_moving_stats():
     np.testing.assert_array_equal(layer.state["moving_mean"], before)
 
 
+@pytest.mark.parametrize("reference", [False, True])
 @pytest.mark.parametrize("shape,training", [((4, 3, 5, 2), True), ((1, 4, 3, 3), True),
                                             ((5, 3), True), ((3, 4, 4, 2), False)])
-def test_batchnorm_gradcheck(shape, training):
-    layer = L.BatchNormalization()
+def test_batchnorm_gradcheck(shape, training, reference):
+    layer = L.BatchNormalization(reference=reference)
     layer.build(shape[1:])
     layer.params["gamma"][...] = rand(shape[-1], seed=7)   # non-trivial gamma
     errors = gradcheck(layer, rand(*shape), training=training)
     assert max(errors.values()) < TOL, errors
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_fast_path_equals_reference_in_float32(training):
+    B.set_floatx("float32")
+    x = (rand(16, 9, 7, 12) * 2 + 0.5).astype(np.float32)
+    g = rand(16, 9, 7, 12, seed=3).astype(np.float32)
+    fast, ref = L.BatchNormalization(), L.BatchNormalization(reference=True)
+    for layer in (fast, ref):
+        layer.build(x.shape[1:])
+        layer.params["gamma"][...] = rand(12, seed=4)
+        layer.state["moving_mean"][...] = 0.3
+    y_fast, y_ref = fast.forward(x, training=training), ref.forward(x, training=training)
+    assert y_fast.dtype == np.float32
+    np.testing.assert_allclose(y_fast, y_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fast.backward(g), ref.backward(g), rtol=1e-4, atol=1e-5)
+    for key in ("gamma", "beta"):
+        np.testing.assert_allclose(fast.grads[key], ref.grads[key], rtol=1e-4, atol=1e-3)
+    for key in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(fast.state[key], ref.state[key], rtol=1e-6)
 
 
 def test_gradcheck_catches_a_broken_batchnorm_backward():
@@ -194,7 +217,7 @@ def test_gradcheck_catches_a_broken_batchnorm_backward():
             m = g.shape[0]
             gamma = self.params["gamma"]
             return ((gamma * self._inv_std / m) * (m * g - g.sum(0))).reshape(grad_out.shape)
-    errors = gradcheck(Broken(), rand(4, 3, 3, 2))
+    errors = gradcheck(Broken(reference=True), rand(4, 3, 3, 2))
     assert errors["input"] > 1e-2
 
 

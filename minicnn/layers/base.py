@@ -84,6 +84,18 @@ class Layer:
                 f"{name}: grad_out has shape {tuple(grad_out.shape)}, expected the "
                 f"forward output's shape {self._out_shape}.")
 
+    def _workspace(self, key, shape, dtype):
+        """A scratch array kept between steps (fresh pages cost time on every step).
+
+        Only for temporaries that never leave the layer: the caller must not
+        hand it out as an output, which the next batch would overwrite.
+        """
+        ws = self.__dict__.setdefault("_ws", {})
+        buf = ws.get(key)
+        if buf is None or tuple(buf.shape) != tuple(shape) or buf.dtype != dtype:
+            buf = ws[key] = B.xp().empty(shape, dtype=dtype)
+        return buf
+
     def count_params(self):
         return sum(int(p.size) for p in self.params.values()) + \
             sum(int(s.size) for s in self.state.values())

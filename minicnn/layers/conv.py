@@ -5,8 +5,13 @@
 With cols = im2col(x) of shape (M, K), M = N*H'*W', K = kh*kw*C, and g = dL/dy as (M, F):
     dL/dkernel = cols^T @ g,   dL/dbias = sum_rows g,   dL/dx = col2im(g @ kernel^T).
 A 1x1, stride-1 convolution needs no im2col: it is x.reshape(M, C) @ kernel.
+
+The fast path computes g @ kernel^T one kernel offset at a time (one batched
+GEMM, (kh*kw, M, C)), so col2im adds contiguous blocks; ``reference=True``
+keeps the textbook order everywhere.
 """
 from .. import backend as B
+from .. import channels as CH
 from .. import initializers
 from .. import im2col as I
 from . import activations
@@ -43,6 +48,7 @@ class Conv2D(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.reference = reference  # True: the readable im2col loop, never the fast paths
+        self.compute_input_grad = True  # a model's first layer skips dL/dx (nobody needs it)
         self.rf_kernel, self.rf_stride = self.kernel_size[0], self.strides[0]
 
     def build(self, input_shape):
@@ -86,11 +92,16 @@ class Conv2D(Layer):
             (kh, kw), (sh, sw) = self.kernel_size, self.strides
             xpad = I.pad_input(x, self._pads(h, w))
             self._padded_shape = xpad.shape
-            to_cols = I.im2col_reference if self.reference else I.im2col
-            self._cols = to_cols(xpad, kh, kw, sh, sw).reshape(n * oh * ow, -1)   # (M, kh*kw*C)
+            if self.reference:
+                cols = I.im2col_reference(xpad, kh, kw, sh, sw)
+            else:
+                cols = I.im2col(xpad, kh, kw, sh, sw,
+                                out=self._workspace("cols", (n, oh, ow, kh * kw * c), x.dtype))
+            self._cols = cols.reshape(n * oh * ow, -1)                  # (M, kh*kw*C)
         y = self._cols @ kernel.reshape(-1, f)                          # (M, F)
         if self.use_bias:
-            y += self.params["bias"]
+            yw, bw = CH.widen(y, self.params["bias"])
+            yw += bw                                                    # y += bias, per channel
         y = y.reshape(n, oh, ow, f)                                     # (N, H', W', F)
         self._x_shape = x.shape
         self._out_shape = tuple(y.shape)
@@ -107,14 +118,23 @@ class Conv2D(Layer):
         g = grad_out.reshape(-1, f)                                     # (M, F)
         self.grads["kernel"] = (self._cols.T @ g).reshape(kernel.shape)  # (kh, kw, C, F)
         if self.use_bias:
-            self.grads["bias"] = g.sum(axis=0)                          # (F,)
-        dcols = g @ kernel.reshape(-1, f).T                             # (M, kh*kw*C)
+            self.grads["bias"] = CH.channel_sum(g)                      # (F,) = sum_rows g
+        if not self.compute_input_grad:
+            return None
         if self._is_pointwise():
-            return dcols.reshape(self._x_shape)                         # (N, H, W, C)
+            return (g @ kernel.reshape(-1, f).T).reshape(self._x_shape)  # (N, H, W, C)
         n, h, w, c = self._x_shape
         oh, ow, _ = self.output_shape
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        dxpad = I.col2im(dcols.reshape(n, oh, ow, -1), self._padded_shape, kh, kw, sh, sw)
+        if self.reference:
+            dcols = g @ kernel.reshape(-1, f).T                         # (M, kh*kw*C)
+            dxpad = I.col2im(dcols.reshape(n, oh, ow, -1), self._padded_shape, kh, kw, sh, sw)
+        else:
+            per_offset = kernel.reshape(kh * kw, c, f).transpose(0, 2, 1)   # (kh*kw, F, C)
+            d = self._workspace("dcols", (kh * kw, g.shape[0], c), g.dtype)
+            B.xp().matmul(g[None], per_offset, out=d)                   # (kh*kw, M, C)
+            dxpad = I.col2im_offsets(d.reshape(kh * kw, n, oh, ow, c), self._padded_shape,
+                                     kh, kw, sh, sw)
         (top, _), (left, _) = self._pads(h, w)
         return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
 
@@ -125,6 +145,7 @@ class Convolution2D(Conv2D):
     Convolution2D(16, 3, 3) is 16 filters of 3x3 (Keras 1: nb_row, nb_col);
     Convolution2D(10, 4) and Convolution2D(8, (3, 3)) are Keras 2 forms.
     """
+    type_name = "Conv2D"  # what summary() shows, as Keras does
 
     def __init__(self, filters, kernel_size, *args, **kwargs):
         if args and isinstance(args[0], int) and isinstance(kernel_size, int):

@@ -40,6 +40,7 @@ class Dense(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.compute_input_grad = True  # a model's first layer skips dL/dx (nobody needs it)
 
     def build(self, input_shape):
         if len(input_shape) != 1:
@@ -71,4 +72,6 @@ class Dense(Layer):
         self.grads["kernel"] = self._x.T @ grad_out             # (features, units)
         if self.use_bias:
             self.grads["bias"] = grad_out.sum(axis=0)           # (units,)
+        if not self.compute_input_grad:
+            return None
         return grad_out @ self.params["kernel"].T               # (N, features)

@@ -21,10 +21,13 @@ class Dropout(Layer):
         if not training or self.rate == 0.0:
             self._scaled_mask = None
             return x
+        xp = B.xp()
         keep = 1.0 - self.rate
-        u = B.rng().random(x.shape, dtype=x.dtype)
-        self._scaled_mask = (u < keep) * x.dtype.type(1.0 / keep)   # 0 or 1/p, in x's dtype
-        return x * self._scaled_mask
+        mask = B.rng().random(x.shape, dtype=x.dtype)              # U[0, 1)
+        kept = mask < keep                                         # True with probability p
+        xp.multiply(kept, x.dtype.type(1.0 / keep), out=mask)      # mask = 0 or 1/p (in place)
+        self._scaled_mask = mask
+        return x * mask
 
     def backward(self, grad_out):
         self._check_grad(grad_out)

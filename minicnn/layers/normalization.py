@@ -8,13 +8,16 @@ Inference uses moving_mean and moving_variance instead, updated in training as
     moving = momentum * moving + (1 - momentum) * batch_stat   (unbiased variance).
 """
 from .. import backend as B
+from .. import channels as CH
 from .. import initializers
 from .base import Layer
 
 
 class BatchNormalization(Layer):
-    def __init__(self, momentum=0.99, epsilon=1e-3, input_shape=None, name=None):
+    def __init__(self, momentum=0.99, epsilon=1e-3, input_shape=None, name=None,
+                 reference=False):
         super().__init__(input_shape=input_shape, name=name)
+        self.reference = reference  # True: the textbook formulas below, step by step
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"BatchNormalization: momentum must be in [0, 1), got {momentum!r}.")
         if epsilon <= 0:
@@ -32,38 +35,53 @@ class BatchNormalization(Layer):
 
     def forward(self, x, training=False):
         self._check_input(x)
+        self._training = training
+        self._out_shape = tuple(x.shape)
+        if self.reference:
+            return self._forward_reference(x, training)
+        return self._forward_fast(x, training)
+
+    def backward(self, grad_out):
+        self._check_grad(grad_out)
+        if self.reference:
+            return self._backward_reference(grad_out)
+        return self._backward_fast(grad_out)
+
+    def _update_moving(self, mean, var, m):
+        mom = self.momentum
+        mm, mv = self.state["moving_mean"], self.state["moving_variance"]
+        mm *= mom
+        mm += (1.0 - mom) * mean
+        mv *= mom
+        mv += (1.0 - mom) * (var * (m / (m - 1.0)))             # unbiased variance
+
+    def _check_batch(self, x2, x):
+        if x2.shape[0] < 2:
+            raise ValueError(f"{self._describe()}: training needs at least 2 values per "
+                             f"channel, got input shape {tuple(x.shape)}.")
+
+    # ---- the textbook version ----------------------------------------------
+    def _forward_reference(self, x, training):
         xp = B.xp()
         c = x.shape[-1]
         x2 = x.reshape(-1, c)                                   # (M, C), M = N*H*W
         gamma, beta = self.params["gamma"], self.params["beta"]
         if training:
-            m = x2.shape[0]
-            if m < 2:
-                raise ValueError(f"{self._describe()}: training needs at least 2 values per "
-                                 f"channel, got input shape {tuple(x.shape)}.")
+            self._check_batch(x2, x)
             mean = x2.mean(axis=0)                              # (C,)
             xc = x2 - mean
             var = (xc * xc).mean(axis=0)                        # (C,) biased
             inv_std = 1.0 / xp.sqrt(var + self.epsilon)
             x_hat = xc * inv_std                                # (M, C)
-            self._x_hat, self._inv_std = x_hat, inv_std
-            mom = self.momentum
-            mm, mv = self.state["moving_mean"], self.state["moving_variance"]
-            mm *= mom
-            mm += (1.0 - mom) * mean
-            mv *= mom
-            mv += (1.0 - mom) * (var * (m / (m - 1.0)))         # unbiased variance
+            self._update_moving(mean, var, x2.shape[0])
         else:
             inv_std = 1.0 / xp.sqrt(self.state["moving_variance"] + self.epsilon)
             x_hat = (x2 - self.state["moving_mean"]) * inv_std
-            self._x_hat, self._inv_std = x_hat, inv_std
+        self._x_hat, self._inv_std = x_hat, inv_std
         y = x_hat * gamma + beta
-        self._training = training
-        self._out_shape = tuple(x.shape)
         return y.reshape(x.shape)
 
-    def backward(self, grad_out):
-        self._check_grad(grad_out)
+    def _backward_reference(self, grad_out):
         c = grad_out.shape[-1]
         g = grad_out.reshape(-1, c)                             # (M, C)
         x_hat, inv_std = self._x_hat, self._inv_std
@@ -75,4 +93,60 @@ class BatchNormalization(Layer):
             return (g * (gamma * inv_std)).reshape(grad_out.shape)
         m = g.shape[0]
         dx = (gamma * inv_std / m) * (m * g - dbeta - x_hat * dgamma)   # (M, C)
+        return dx.reshape(grad_out.shape)
+
+    # ---- the fast version: same maths, fewer passes over memory ---------------
+    # y = xc * (gamma * inv_std) + beta with xc = x - mean; backward keeps xc
+    # (not x_hat = xc * inv_std) and folds every per-channel factor into one
+    # scale, so each full-size array is touched as few times as possible.
+    def _forward_fast(self, x, training):
+        xp = B.xp()
+        c = x.shape[-1]
+        x2 = x.reshape(-1, c)                                   # (M, C)
+        m = x2.shape[0]
+        if training:
+            self._check_batch(x2, x)
+            mean = CH.channel_sum(x2) * (1.0 / m)               # (C,)
+            xc = xp.empty_like(x2)
+            xw, mw = CH.widen(x2, mean)
+            xp.subtract(xw, mw, out=xc.reshape(xw.shape))       # xc = x - mean
+            var = CH.channel_dot(xc, xc) * (1.0 / m)            # (C,) biased
+            self._update_moving(mean, var, m)
+        else:
+            mean, var = self.state["moving_mean"], self.state["moving_variance"]
+            xc = None                                           # not needed: predict stays lean
+        inv_std = 1.0 / xp.sqrt(var + self.epsilon)
+        scale = self.params["gamma"] * inv_std
+        y = xp.empty_like(x2)
+        if training:
+            CH.scale_shift(xc, scale, self.params["beta"], out=y)
+        else:
+            CH.scale_shift(x2, scale, self.params["beta"] - mean * scale, out=y)
+        self._xc, self._inv_std = xc, inv_std
+        self._x2, self._mean = x2, mean
+        return y.reshape(x.shape)
+
+    def _backward_fast(self, grad_out):
+        xp = B.xp()
+        c = grad_out.shape[-1]
+        g = grad_out.reshape(-1, c)                             # (M, C)
+        xc, inv_std = self._xc, self._inv_std
+        gamma = self.params["gamma"]
+        dbeta = CH.channel_sum(g)                               # (C,)
+        a = gamma * inv_std                                     # dL/dx = a*g - (xc*c_ + b)
+        if not self._training:                                  # x_hat = (x - moving_mean) * inv_std
+            dgamma = (CH.channel_dot(g, self._x2) - self._mean * dbeta) * inv_std
+            self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
+            dx = xp.empty_like(g)
+            return CH.scale_shift(g, a, xp.zeros_like(a), out=dx).reshape(grad_out.shape)
+        dgamma = CH.channel_dot(g, xc) * inv_std                # (C,)  = sum(g * x_hat)
+        self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
+        m = g.shape[0]
+        c_ = a * inv_std * dgamma * (1.0 / m)
+        b = a * dbeta * (1.0 / m)
+        dx = xp.empty_like(g)
+        tmp = xp.empty_like(g)
+        CH.scale_shift(g, a, -b, out=dx)                        # a*g - b
+        CH.scale_shift(xc, c_, xp.zeros_like(c_), out=tmp)      # xc * c_
+        dx -= tmp
         return dx.reshape(grad_out.shape)

@@ -14,8 +14,9 @@ from .conv import _pair
 
 class MaxPooling2D(Layer):
     def __init__(self, pool_size=2, strides=None, padding="valid", input_shape=None,
-                 name=None):
+                 name=None, reference=False):
         super().__init__(input_shape=input_shape, name=name)
+        self.reference = reference  # True: always the general window/argmax path
         if padding not in ("valid", "same"):
             raise ValueError(f"MaxPooling2D: padding must be 'valid' or 'same', got {padding!r}.")
         self.pool_size = _pair(pool_size, "MaxPooling2D pool_size")
@@ -44,8 +45,16 @@ class MaxPooling2D(Layer):
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         return I.same_padding(h, ph, sh), I.same_padding(w, pw, sw)
 
+    def _is_2x2(self, x_shape):
+        """The common case (2x2, stride 2, valid, even sizes) has a faster path."""
+        _, h, w, _ = x_shape
+        return (not self.reference and self.pool_size == (2, 2) and self.strides == (2, 2)
+                and self.padding == "valid" and h % 2 == 0 and w % 2 == 0)
+
     def forward(self, x, training=False):
         self._check_input(x)
+        if self._is_2x2(x.shape):
+            return self._forward_2x2(x)
         xp = B.xp()
         n, h, w, c = x.shape
         (ph, pw), (sh, sw) = self.pool_size, self.strides
@@ -60,6 +69,8 @@ class MaxPooling2D(Layer):
 
     def backward(self, grad_out):
         self._check_grad(grad_out)
+        if self._is_2x2(self._x_shape):
+            return self._backward_2x2(grad_out)
         xp = B.xp()
         n, h, w, c = self._x_shape
         oh, ow, _ = self.output_shape
@@ -69,3 +80,29 @@ class MaxPooling2D(Layer):
         dxpad = I.col2im(dwin.reshape(n, oh, ow, -1), self._padded_shape, ph, pw, sh, sw)
         (top, _), (left, _) = self._pads(h, w)
         return dxpad[:, top:top + h, left:left + w, :]                     # (N, H, W, C)
+
+    # ---- 2x2 / stride 2: the four window corners as strided views -------------
+    @staticmethod
+    def _corners(a):
+        """Views of the four corners of every 2x2 window, in row-major order."""
+        n, h, w, c = a.shape
+        r = a.reshape(n, h // 2, 2, w // 2, 2, c)                # (N, H', 2, W', 2, C)
+        return r[:, :, 0, :, 0], r[:, :, 0, :, 1], r[:, :, 1, :, 0], r[:, :, 1, :, 1]
+
+    def _forward_2x2(self, x):
+        xp = B.xp()
+        a, b, c, d = self._corners(x)
+        y = xp.maximum(xp.maximum(a, b), xp.maximum(c, d))        # (N, H/2, W/2, C)
+        self._x, self._y, self._x_shape = x, y, x.shape
+        self._out_shape = tuple(y.shape)
+        return y
+
+    def _backward_2x2(self, grad_out):
+        xp = B.xp()
+        dx = xp.zeros(self._x_shape, dtype=grad_out.dtype)
+        taken = xp.zeros(grad_out.shape, dtype=bool)             # window already served?
+        for corner, d_corner in zip(self._corners(self._x), self._corners(dx)):
+            first = (corner == self._y) & ~taken                  # first maximum in row-major order
+            xp.multiply(grad_out, first, out=d_corner)
+            taken |= first
+        return dx

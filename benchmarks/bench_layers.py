@@ -1,0 +1,143 @@
+"""Forward and backward time of every layer of an assignment model, at its real shapes.
+
+The model ("Go Crazy" unless --model says otherwise) is built and compiled as
+examples/assignment4.py does, and takes --warmup training steps on random
+MNIST-shaped data. One forward pass in training mode then records the real
+input of every layer. Each layer is timed on its own, --repeats times:
+forward(recorded input, training=True), then backward(a random gradient of its
+output's shape); each figure is the median. The fused softmax cross-entropy and
+the optimizer step get rows of their own, so the table covers a whole training
+step, and the full step (Sequential._train_step) is timed as a check of the sum.
+On CuPy the device is synchronised before every clock reading.
+
+    python benchmarks/bench_layers.py                      # NumPy, batch 128
+    python benchmarks/bench_layers.py --reference          # Conv2D's readable slow path
+    python benchmarks/bench_layers.py --backend cupy --json layers.json
+"""
+import argparse
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))   # minicnn, without installing it
+sys.path.insert(0, HERE)                    # bench_train's helpers
+
+import numpy as np  # noqa: E402  host side: random gradients
+
+import minicnn  # noqa: E402
+from minicnn import backend as B  # noqa: E402
+
+from bench_train import (assignment4, build_model, configure_threads,  # noqa: E402
+                         device_batches, device_info, median_seconds, use_backend)
+
+
+def time_layers(model, batch, repeats, seed):
+    """[row] with each layer's forward and backward median seconds on its real input."""
+    x, t, _ = batch
+    layers = model._logit_layers()
+    inputs = []
+    for layer in layers:                                    # the real activations
+        inputs.append(x)
+        x = layer.forward(x, training=True)
+    logits = x
+    rng = np.random.default_rng(seed)
+    rows = []
+    for layer, x_in in zip(layers, inputs):
+        out_shape = tuple(layer.forward(x_in.copy(), training=True).shape)
+        grad = B.to_device(rng.standard_normal(out_shape, dtype=np.float32) * np.float32(1e-3),
+                           dtype=B.floatx())
+        layer.backward(grad.copy())                         # untimed: one more warm-up
+        # fresh copies every time (untimed), in case a layer works in place on its argument;
+        # forward and backward alternate, as in a step, so backward uses its own forward's cache
+        fwd = median_seconds(lambda a: layer.forward(a, training=True), repeats,
+                             prepare=lambda: (x_in.copy(),))
+        bwd = median_seconds(layer.backward, repeats, prepare=lambda: _forward_then(layer, x_in, grad))
+        rows.append({"layer": layer.name, "type": type(layer).__name__, "output_shape": out_shape,
+                     "forward_s": fwd, "backward_s": bwd})
+    loss = model.loss
+    fwd = median_seconds(lambda: loss.forward(logits, t, validate=False), repeats)
+    bwd = median_seconds(loss.backward, repeats)
+    rows.append({"layer": "loss", "type": "SoftmaxCrossEntropy", "output_shape": (),
+                 "forward_s": fwd, "backward_s": bwd})
+    params = [layer.params[key] for layer, key in model._train_slots]
+    grads = [layer.grads[key] for layer, key in model._train_slots]
+    step = median_seconds(lambda: model.optimizer.step(params, grads), repeats)
+    rows.append({"layer": "optimizer", "type": type(model.optimizer).__name__,
+                 "output_shape": None, "forward_s": 0.0, "backward_s": step})
+    return rows
+
+
+def _forward_then(layer, x_in, grad):
+    """Untimed set-up of one backward timing: a forward on the real input, a fresh gradient."""
+    layer.forward(x_in.copy(), training=True)
+    return (grad.copy(),)
+
+
+def print_table(rows, step_s, args, info, threads):
+    total = sum(r["forward_s"] + r["backward_s"] for r in rows)
+    where = info.get("gpu") or info["cpu"]
+    print(f"\n{args.model}: batch {args.batch_size}, float32, {info['backend']} ({where}), "
+          f"{'Conv2D reference path, ' if args.reference else ''}BLAS threads "
+          f"{threads['blas_threads']}, median of {args.repeats}")
+    head = (f"{'layer':<24} {'type':<20} {'output shape':<20} {'fwd ms':>9} {'bwd ms':>9} "
+            f"{'share':>7}")
+    print(head)
+    print("-" * len(head))
+    for r in rows:
+        shape = "-" if r["output_shape"] is None else str(r["output_shape"])
+        fwd = "-" if r["layer"] == "optimizer" else f"{1e3 * r['forward_s']:.3f}"
+        print(f"{r['layer']:<24} {r['type']:<20} {shape:<20} {fwd:>9} "
+              f"{1e3 * r['backward_s']:>9.3f} {100 * (r['forward_s'] + r['backward_s']) / total:>6.1f}%")
+    print("-" * len(head))
+    fwd_total = sum(r["forward_s"] for r in rows)
+    bwd_total = sum(r["backward_s"] for r in rows)
+    print(f"{'total':<24} {'':<20} {'':<20} {1e3 * fwd_total:>9.3f} {1e3 * bwd_total:>9.3f} "
+          f"{'100.0%':>7}")
+    print(f"sum of the rows {1e3 * total:.3f} ms; one whole training step (_train_step) "
+          f"{1e3 * step_s:.3f} ms; optimizer time is in the bwd column.")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    p.add_argument("--model", default="go-crazy", choices=list(assignment4.MODELS))
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--repeats", type=int, default=20, help="timings per figure; the median is shown")
+    p.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
+    p.add_argument("--reference", action="store_true",
+                   help="build Conv2D layers with reference=True (the readable slow path)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, metavar="PATH", help="write the table's data to PATH")
+    args = p.parse_args(argv)
+    if args.repeats < 1 or args.batch_size < 2:
+        p.error("--repeats must be >= 1 and --batch-size >= 2")
+
+    use_backend(args.backend, p)
+    threads = configure_threads(None)
+    info = device_info()
+    minicnn.seed(args.seed)
+    model, _ = build_model(args.model, args.reference)
+    batches = device_batches(model, args.batch_size, max(args.warmup, 1), args.seed)
+    for i in range(args.warmup):
+        model._train_step(*batches[i])
+    rows = time_layers(model, batches[0], args.repeats, args.seed)
+    step_s = median_seconds(lambda: model._train_step(*batches[0]), args.repeats)
+    print_table(rows, step_s, args, info, threads)
+    if args.json:
+        total = sum(r["forward_s"] + r["backward_s"] for r in rows)
+        for r in rows:
+            r["share"] = (r["forward_s"] + r["backward_s"]) / total
+        out = {"benchmark": "layers", "config": {k: v for k, v in vars(args).items() if k != "json"},
+               "info": info, "threads": threads, "layers": rows,
+               "totals": {"forward_s": sum(r["forward_s"] for r in rows),
+                          "backward_s": sum(r["backward_s"] for r in rows),
+                          "sum_s": total, "train_step_s": step_s}}
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,521 @@
+"""Training and inference speed of the assignment's models, in images per second.
+
+For each model of examples/assignment4.py, at its own batch size and float32:
+
+  train      one optimiser step per batch (forward, fused softmax cross-entropy,
+             backward, optimizer step) through Sequential._train_step, on data
+             moved to the device beforehand, so no host transfer is timed;
+  inference  a forward pass in inference mode over --infer-images images, in
+             batches of the model's batch size, again on device data.
+
+Each figure is the median of --repeats timed runs, after --warmup untimed steps;
+on CuPy the device is synchronised before every clock reading. Achieved GFLOP/s
+come from the model's multiply-accumulate count (macs_per_image) and are printed
+beside this machine's float32 GEMM rate (a 2048x2048 matrix product on the same
+backend). --compare torch times the same architecture in PyTorch in the same run.
+
+    python benchmarks/bench_train.py                          # go-crazy, NumPy
+    python benchmarks/bench_train.py --model all --json train.json
+    python benchmarks/bench_train.py --threads 1 --compare torch
+    python benchmarks/bench_train.py --backend cupy --compare torch
+"""
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, "examples"))
+
+import numpy as np  # noqa: E402  host side: synthetic data, medians
+
+import minicnn  # noqa: E402
+from minicnn import backend as B  # noqa: E402
+from minicnn.layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout,  # noqa: E402
+                            Flatten, MaxPooling2D, ReLU, Softmax)
+from minicnn.optimizers import SGD, Adam  # noqa: E402
+
+import assignment4  # noqa: E402  the models, their batch sizes and optimizers
+
+TORCH_HINT = "pip install torch==2.13.0"
+IMAGE_SHAPE = (28, 28, 1)
+CLASSES = 10
+
+
+# ---- shared with bench_layers.py -------------------------------------------
+def synchronize():
+    """Wait for the device to finish queued work; nothing to wait for on NumPy."""
+    if B.get_backend() == "cupy":
+        import cupy
+        cupy.cuda.Device().synchronize()
+
+
+def use_backend(name, parser):
+    try:
+        minicnn.set_backend(name)
+    except RuntimeError as err:
+        parser.exit(2, f"error: {err}\n")
+    minicnn.set_floatx("float32")
+
+
+@contextlib.contextmanager
+def reference_convs(enabled):
+    """While active, every Conv2D (and Convolution2D) is built with reference=True."""
+    if not enabled:
+        yield
+        return
+    original = Conv2D.__init__
+
+    def init(self, *args, **kwargs):
+        kwargs["reference"] = True
+        original(self, *args, **kwargs)
+
+    Conv2D.__init__ = init
+    try:
+        yield
+    finally:
+        Conv2D.__init__ = original
+
+
+def build_model(name, reference=False):
+    """(compiled model, batch size) for an assignment model name."""
+    build, make_optimizer, batch_size = assignment4.MODELS[name][:3]
+    with reference_convs(reference):
+        model = build()
+    model.compile(loss="categorical_crossentropy", optimizer=make_optimizer(), metrics=["accuracy"])
+    if reference and not all(layer.reference for layer in model.layers if isinstance(layer, Conv2D)):
+        raise RuntimeError("--reference: a Conv2D layer was not built with reference=True.")
+    return model, batch_size
+
+
+def device_batches(model, batch_size, n_batches, seed):
+    """n_batches of random MNIST-shaped images with one-hot targets, on the device:
+    [(x, targets, labels)], as fit() hands them to _train_step."""
+    rng = np.random.default_rng(seed)
+    n = batch_size * n_batches
+    x = rng.random((n,) + IMAGE_SHAPE, dtype=np.float32)
+    y = np.eye(CLASSES, dtype=np.float32)[rng.integers(0, CLASSES, n)]
+    x = model._check_x(x, "bench")
+    t, lab = model._check_y(y, n, "bench")
+    return [(x[i:i + batch_size], t[i:i + batch_size], lab[i:i + batch_size])
+            for i in range(0, n, batch_size)]
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_info():
+    """What ran the maths: versions, the CPU and, on CuPy, the GPU."""
+    info = {"backend": B.get_backend(), "floatx": B.floatx(), "numpy": np.__version__,
+            "python": platform.python_version(), "cpu": cpu_name(), "cpu_count": os.cpu_count()}
+    if B.get_backend() == "cupy":
+        import cupy
+        info["cupy"] = cupy.__version__
+        props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+        name = props["name"]
+        info["gpu"] = name.decode() if isinstance(name, bytes) else str(name)
+    return info
+
+
+def median_seconds(fn, repeats, prepare=None):
+    """Median wall time of fn() over ``repeats`` calls; prepare() runs untimed before each."""
+    times = []
+    for _ in range(repeats):
+        args = prepare() if prepare is not None else ()
+        synchronize()
+        start = time.perf_counter()
+        fn(*args)
+        synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+# ---- work per image ---------------------------------------------------------
+def macs_per_image(model):
+    """Multiply-accumulates of one image's forward pass: [(layer name, MACs)], total.
+
+    Conv2D: H' * W' * kh * kw * C_in * filters;  Dense: inputs * units.
+    Other layers (BN, pooling, dropout, activations) are element-wise and not counted.
+    """
+    model.build()
+    rows = []
+    for layer in model.layers:
+        if isinstance(layer, Conv2D):
+            oh, ow, f = layer.output_shape
+            kh, kw = layer.kernel_size
+            macs = oh * ow * kh * kw * layer.input_shape[-1] * f
+        elif isinstance(layer, Dense):
+            macs = layer.input_shape[0] * layer.units
+        else:
+            continue
+        rows.append((layer.name, int(macs)))
+    return rows, sum(m for _, m in rows)
+
+
+def flops_per_image(macs):
+    """(forward, training) FLOPs per image: 2 FLOPs per MAC; training = forward + the
+    two backward products (input and weight gradients) = 3 x forward."""
+    return 2 * macs, 3 * 2 * macs
+
+
+def gemm_gflops(n=2048, runs=5):
+    """float32 rate of the backend's matmul on two n x n matrices: median of ``runs``."""
+    xp = B.xp()
+    rng = np.random.default_rng(0)
+    a = B.to_device(rng.standard_normal((n, n), dtype=np.float32))
+    b = B.to_device(rng.standard_normal((n, n), dtype=np.float32))
+    xp.matmul(a, b)                                           # warm-up (and cuBLAS set-up)
+    seconds = median_seconds(lambda: xp.matmul(a, b), runs)
+    return {"n": n, "runs": runs, "seconds": seconds, "gflops": 2.0 * n ** 3 / seconds / 1e9,
+            "module": xp.__name__}
+
+
+# ---- threads ----------------------------------------------------------------
+_LIMITER = None  # keeps threadpoolctl's limit in force for the whole run
+
+
+def configure_threads(requested):
+    """Limit the BLAS threads to ``requested`` (None: leave as is); report what is in force.
+
+    Uses threadpoolctl where importable. Without it the thread count of NumPy's
+    BLAS can only be chosen before Python starts, through OPENBLAS_NUM_THREADS /
+    OMP_NUM_THREADS / MKL_NUM_THREADS; --threads N is then only accepted when
+    those already say N.
+    """
+    global _LIMITER
+    try:
+        import threadpoolctl
+    except ImportError:
+        threadpoolctl = None
+    if threadpoolctl is not None:
+        if requested:
+            _LIMITER = threadpoolctl.threadpool_limits(limits=requested, user_api="blas")
+        blas = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
+        count = max((p["num_threads"] for p in blas), default=None)
+        return {"requested": requested, "blas_threads": count, "source": "threadpoolctl",
+                "blas": sorted({f"{p.get('internal_api')} {p.get('version')}" for p in blas})}
+    env = {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
+           if os.environ.get(k)}
+    said = next(iter(env.values()), None)
+    if requested and said != str(requested):
+        raise SystemExit(
+            f"error: --threads {requested} needs threadpoolctl (pip install threadpoolctl), or the "
+            f"BLAS thread count set before Python starts, e.g.\n  OPENBLAS_NUM_THREADS={requested} "
+            f"OMP_NUM_THREADS={requested} MKL_NUM_THREADS={requested} python {' '.join(sys.argv)}")
+    if said is not None:
+        return {"requested": requested, "blas_threads": int(said), "source": f"environment {env}"}
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"requested": requested, "blas_threads": count,
+            "source": "assumed: BLAS default of one thread per available core (install "
+                      "threadpoolctl to read it)"}
+
+
+# ---- minicnn timings --------------------------------------------------------
+def time_minicnn(model, batch_size, steps, repeats, warmup, infer_images, seed):
+    """Train and inference images/s of a compiled minicnn model (medians of ``repeats``)."""
+    batches = device_batches(model, batch_size, min(steps, 8), seed)
+
+    def train(n_steps):
+        for s in range(n_steps):
+            model._train_step(*batches[s % len(batches)])
+
+    train(warmup)
+    train_s = median_seconds(lambda: train(steps), repeats)
+
+    infer = device_batches(model, batch_size, -(-infer_images // batch_size), seed + 1)
+    x = B.xp().concatenate([b[0] for b in infer])[:infer_images]
+    layers = model.layers
+
+    def predict(n):
+        for i in range(0, n, batch_size):
+            model._forward(x[i:i + batch_size], False, layers)
+
+    predict(min(infer_images, 2 * batch_size))
+    infer_s = median_seconds(lambda: predict(infer_images), repeats)
+    return {"train_img_s": steps * batch_size / train_s, "train_step_ms": 1e3 * train_s / steps,
+            "infer_img_s": infer_images / infer_s}
+
+
+# ---- PyTorch, optional ------------------------------------------------------
+def import_torch():
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("error: --compare torch needs PyTorch, which is optional and never a "
+                         f"dependency of minicnn: {TORCH_HINT}")
+    return torch
+
+
+def torch_model(model, torch):
+    """The same architecture as a minicnn Sequential, as a torch nn.Sequential (NCHW).
+
+    A final softmax is dropped: torch's cross_entropy takes logits, as minicnn's
+    fused loss does.
+    """
+    nn = torch.nn
+    model.build()
+    mods = []
+    last = len(model.layers) - 1
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, Conv2D):
+            if layer.padding == "same" and layer.strides != (1, 1):
+                raise NotImplementedError(f"{layer.name}: 'same' padding with strides in torch")
+            mods.append(nn.Conv2d(layer.input_shape[-1], layer.filters, layer.kernel_size,
+                                  stride=layer.strides, bias=layer.use_bias,
+                                  padding=0 if layer.padding == "valid" else "same"))
+            mods += _torch_activation(layer.activation, nn, layer.name)
+        elif isinstance(layer, Dense):
+            mods.append(nn.Linear(layer.input_shape[0], layer.units, bias=layer.use_bias))
+            mods += _torch_activation(layer.activation, nn, layer.name)
+        elif isinstance(layer, BatchNormalization):
+            norm = nn.BatchNorm2d if len(layer.input_shape) == 3 else nn.BatchNorm1d
+            mods.append(norm(layer.input_shape[-1], eps=layer.epsilon,
+                             momentum=1.0 - layer.momentum))   # torch: weight of the new value
+        elif isinstance(layer, Dropout):
+            mods.append(nn.Dropout(layer.rate))
+        elif isinstance(layer, MaxPooling2D):
+            if layer.padding != "valid":
+                raise NotImplementedError(f"{layer.name}: 'same' max pooling in torch")
+            mods.append(nn.MaxPool2d(layer.pool_size, stride=layer.strides))
+        elif isinstance(layer, Flatten):
+            mods.append(nn.Flatten())
+        elif isinstance(layer, (Activation, ReLU, Softmax)):
+            fn = layer.fn if isinstance(layer, Activation) else layer
+            if isinstance(fn, Softmax) and i == last:
+                continue
+            mods += _torch_activation(fn, nn, layer.name)
+        else:
+            raise NotImplementedError(f"{layer.name}: no torch equivalent for {type(layer).__name__}")
+    net = nn.Sequential(*mods)
+    trainable = sum(int(p.size) for layer in model.layers if layer.trainable
+                    for p in layer.params.values())
+    if sum(p.numel() for p in net.parameters()) != trainable:
+        raise RuntimeError(f"torch model has {sum(p.numel() for p in net.parameters())} "
+                           f"parameters, the minicnn model {trainable} trainable ones.")
+    return net
+
+
+def _torch_activation(fn, nn, where):
+    if fn is None or type(fn).__name__ == "Linear":
+        return []
+    if isinstance(fn, ReLU):
+        return [nn.ReLU()]
+    if isinstance(fn, Softmax):
+        return [nn.Softmax(dim=1)]
+    raise NotImplementedError(f"{where}: activation {type(fn).__name__} in torch")
+
+
+def torch_optimizer(optimizer, params, torch):
+    """The torch optimizer with the minicnn optimizer's hyper-parameters."""
+    if isinstance(optimizer, Adam):
+        return torch.optim.Adam(params, lr=optimizer.lr, betas=(optimizer.beta_1, optimizer.beta_2),
+                                eps=optimizer.epsilon)
+    if isinstance(optimizer, SGD):
+        return torch.optim.SGD(params, lr=optimizer.lr, momentum=optimizer.momentum,
+                               nesterov=optimizer.nesterov, weight_decay=optimizer.weight_decay)
+    raise NotImplementedError(f"no torch equivalent for {optimizer!r}")
+
+
+def time_torch(model, batch_size, steps, repeats, warmup, infer_images, seed, torch, device):
+    """Train and inference images/s of the same architecture in PyTorch, timed as time_minicnn."""
+    torch.manual_seed(seed)
+    net = torch_model(model, torch).to(device)
+    opt = torch_optimizer(model.optimizer, net.parameters(), torch)
+    cuda = device.type == "cuda"
+
+    def sync():
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    gen = torch.Generator().manual_seed(seed)
+    h, w, c = IMAGE_SHAPE
+    n_batches = min(steps, 8)
+    xs = torch.rand((n_batches, batch_size, c, h, w), generator=gen).to(device)
+    ys = torch.randint(0, CLASSES, (n_batches, batch_size), generator=gen).to(device)
+    with torch.no_grad():
+        out_shape = tuple(net(xs[0]).shape)
+    if out_shape != (batch_size, CLASSES):
+        raise RuntimeError(f"torch model outputs {out_shape}, expected {(batch_size, CLASSES)}")
+    functional = torch.nn.functional
+
+    def train(n_steps):
+        net.train()
+        for s in range(n_steps):
+            opt.zero_grad(set_to_none=True)
+            loss = functional.cross_entropy(net(xs[s % n_batches]), ys[s % n_batches])
+            loss.backward()
+            opt.step()
+
+    def timed(fn, *args):
+        times = []
+        for _ in range(repeats):
+            sync()
+            start = time.perf_counter()
+            fn(*args)
+            sync()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    train(warmup)
+    sync()
+    train_s = timed(train, steps)
+
+    x = torch.rand((infer_images, c, h, w), generator=gen).to(device)
+
+    def predict(n):
+        net.eval()
+        with torch.inference_mode():
+            for i in range(0, n, batch_size):
+                net(x[i:i + batch_size])
+
+    predict(min(infer_images, 2 * batch_size))
+    infer_s = timed(predict, infer_images)
+    return {"train_img_s": steps * batch_size / train_s, "train_step_ms": 1e3 * train_s / steps,
+            "infer_img_s": infer_images / infer_s}
+
+
+def torch_device(torch, wanted):
+    if wanted == "auto":
+        wanted = "cuda" if B.get_backend() == "cupy" and torch.cuda.is_available() else "cpu"
+    if wanted == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --torch-device cuda: this torch build sees no CUDA device.")
+    return torch.device(wanted)
+
+
+# ---- report -----------------------------------------------------------------
+def print_report(results, gemm, threads, info, torch_info):
+    where = info.get("gpu") or info["cpu"]
+    print(f"\nminicnn on {info['backend']} ({where}), float32, BLAS threads "
+          f"{threads['blas_threads']} ({threads['source']})")
+    print(f"float32 GEMM {gemm['n']}x{gemm['n']} ({gemm['module']}.matmul, median of "
+          f"{gemm['runs']}): {gemm['gflops']:.1f} GFLOP/s\n")
+    head = (f"{'model':<17} {'batch':>5} {'MFLOP/img':>9} {'train img/s':>12} {'GFLOP/s':>8} "
+            f"{'%GEMM':>6} {'infer img/s':>12} {'GFLOP/s':>8} {'%GEMM':>6}")
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        m = r["minicnn"]
+        print(f"{r['model']:<17} {r['batch_size']:>5} {r['forward_flops'] / 1e6:>9.2f} "
+              f"{m['train_img_s']:>12,.0f} {m['train_gflops']:>8.2f} "
+              f"{100 * m['train_gflops'] / gemm['gflops']:>5.1f}% "
+              f"{m['infer_img_s']:>12,.0f} {m['infer_gflops']:>8.2f} "
+              f"{100 * m['infer_gflops'] / gemm['gflops']:>5.1f}%")
+    print("MFLOP/img: forward, 2 x multiply-accumulates of the Conv2D/Dense layers; "
+          "training counts 3 x forward.")
+    if torch_info is None:
+        return
+    print(f"\nPyTorch {torch_info['version']} on {torch_info['device']} "
+          f"({torch_info['threads']} threads), same architectures and batch sizes, same run:")
+    head = (f"{'model':<17} {'torch train':>12} {'torch infer':>12} "
+            f"{'train minicnn/torch':>20} {'infer minicnn/torch':>20}")
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        t = r["torch"]
+        print(f"{r['model']:<17} {t['train_img_s']:>12,.0f} {t['infer_img_s']:>12,.0f} "
+              f"{r['ratio_train']:>19.2f}x {r['ratio_infer']:>19.2f}x")
+    print("ratio: minicnn images/s over torch images/s (above 1: minicnn is faster).")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
+    p.add_argument("--model", default="go-crazy",
+                   help=f"one of {', '.join(assignment4.MODELS)}, or 'all'")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="override every model's own batch size")
+    p.add_argument("--steps", type=int, default=20, help="training steps per timed run")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs; the median is reported")
+    p.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
+    p.add_argument("--infer-images", type=int, default=10000,
+                   help="images per timed inference run")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS (and torch) threads; default: leave as is")
+    p.add_argument("--compare", choices=["torch"], default=None,
+                   help="also time the same architectures in PyTorch (optional)")
+    p.add_argument("--torch-device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto: cuda on --backend cupy when torch sees a GPU, else cpu")
+    p.add_argument("--reference", action="store_true",
+                   help="build Conv2D layers with reference=True (the readable slow path)")
+    p.add_argument("--gemm-size", type=int, default=2048)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, metavar="PATH", help="write every figure to PATH")
+    args = p.parse_args(argv)
+
+    names = list(assignment4.MODELS) if args.model == "all" else [args.model]
+    unknown = [n for n in names if n not in assignment4.MODELS]
+    if unknown:
+        p.error(f"unknown model {unknown[0]!r}; choose one of: {', '.join(assignment4.MODELS)} or all")
+    for flag in ("steps", "repeats", "infer_images"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1")
+
+    use_backend(args.backend, p)
+    torch = import_torch() if args.compare == "torch" else None   # before the thread limits
+    threads = configure_threads(args.threads)
+    info = device_info()
+    torch_info = None
+    if torch is not None:
+        dev = torch_device(torch, args.torch_device)
+        torch.set_num_threads(args.threads or threads["blas_threads"] or os.cpu_count())
+        if dev.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        torch_info = {"version": torch.__version__, "device": str(dev),
+                      "threads": torch.get_num_threads(),
+                      "cudnn_benchmark": dev.type == "cuda"}
+
+    gemm = gemm_gflops(args.gemm_size)
+    results = []
+    for name in names:
+        minicnn.seed(args.seed)
+        model, batch_size = build_model(name, args.reference)
+        batch_size = args.batch_size or batch_size
+        per_layer, macs = macs_per_image(model)
+        fwd_flops, train_flops = flops_per_image(macs)
+        m = time_minicnn(model, batch_size, args.steps, args.repeats, args.warmup,
+                         args.infer_images, args.seed)
+        m["train_gflops"] = m["train_img_s"] * train_flops / 1e9
+        m["infer_gflops"] = m["infer_img_s"] * fwd_flops / 1e9
+        row = {"model": name, "batch_size": batch_size, "params": model.count_params(),
+               "optimizer": repr(model.optimizer), "macs_per_image": macs,
+               "macs_per_layer": dict(per_layer), "forward_flops": fwd_flops,
+               "train_flops": train_flops, "minicnn": m}
+        if torch is not None:
+            t = time_torch(model, batch_size, args.steps, args.repeats, args.warmup,
+                           args.infer_images, args.seed, torch, dev)
+            t["train_gflops"] = t["train_img_s"] * train_flops / 1e9
+            t["infer_gflops"] = t["infer_img_s"] * fwd_flops / 1e9
+            row.update(torch=t, ratio_train=m["train_img_s"] / t["train_img_s"],
+                       ratio_infer=m["infer_img_s"] / t["infer_img_s"])
+        results.append(row)
+        print(f"{name}: train {m['train_img_s']:,.0f} img/s, inference {m['infer_img_s']:,.0f} img/s"
+              + (f"; torch {row['torch']['train_img_s']:,.0f} / {row['torch']['infer_img_s']:,.0f}"
+                 if torch is not None else ""), flush=True)
+
+    print_report(results, gemm, threads, info, torch_info)
+    if args.json:
+        out = {"benchmark": "train", "config": {k: v for k, v in vars(args).items() if k != "json"},
+               "info": info, "threads": threads, "gemm": gemm, "torch": torch_info,
+               "results": results}
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
