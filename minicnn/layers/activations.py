@@ -18,7 +18,7 @@ class ReLU(Layer):
         return y
 
     def forward_inplace(self, x):
-        """Same as forward on an array the caller owns (no new buffer)."""
+        """Same as forward, overwriting x, for callers that own x (Conv2D, Dense)."""
         y = B.xp().maximum(x, 0, out=x)
         self._y = y
         self._out_shape = tuple(y.shape)
@@ -27,6 +27,10 @@ class ReLU(Layer):
     def backward(self, grad_out):
         self._check_grad(grad_out)
         return grad_out * (self._y > 0)
+
+    def backward_into(self, grad_out, out):
+        """Same as backward, written into ``out`` (a caller's scratch buffer)."""
+        return B.xp().multiply(grad_out, self._y > 0, out=out)
 
 
 class Softmax(Layer):

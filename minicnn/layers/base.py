@@ -96,6 +96,25 @@ class Layer:
             buf = ws[key] = B.xp().empty(shape, dtype=dtype)
         return buf
 
+    # Conv2D and Dense run their activation on their own fresh output, so a
+    # ReLU can work in place there and its backward can use a scratch buffer.
+    def _activate(self, y, training):
+        if self.activation is None:
+            return y
+        if hasattr(self.activation, "forward_inplace"):
+            self.activation._check_input(y)
+            return self.activation.forward_inplace(y)
+        return self.activation.forward(y, training)
+
+    def _activation_backward(self, grad_out):
+        if self.activation is None:
+            return grad_out
+        if hasattr(self.activation, "backward_into"):
+            self.activation._check_grad(grad_out)
+            out = self._workspace("grad_act", grad_out.shape, grad_out.dtype)
+            return self.activation.backward_into(grad_out, out)
+        return self.activation.backward(grad_out)
+
     def count_params(self):
         return sum(int(p.size) for p in self.params.values()) + \
             sum(int(s.size) for s in self.state.values())

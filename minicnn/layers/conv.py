@@ -105,14 +105,11 @@ class Conv2D(Layer):
         y = y.reshape(n, oh, ow, f)                                     # (N, H', W', F)
         self._x_shape = x.shape
         self._out_shape = tuple(y.shape)
-        if self.activation is not None:
-            y = self.activation.forward(y, training)
-        return y
+        return self._activate(y, training)
 
     def backward(self, grad_out):
         self._check_grad(grad_out)
-        if self.activation is not None:
-            grad_out = self.activation.backward(grad_out)
+        grad_out = self._activation_backward(grad_out)
         f = self.filters
         kernel = self.params["kernel"]
         g = grad_out.reshape(-1, f)                                     # (M, F)

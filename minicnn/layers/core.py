@@ -61,14 +61,11 @@ class Dense(Layer):
         if self.use_bias:
             y += self.params["bias"]
         self._out_shape = tuple(y.shape)
-        if self.activation is not None:
-            y = self.activation.forward(y, training)
-        return y
+        return self._activate(y, training)
 
     def backward(self, grad_out):
         self._check_grad(grad_out)
-        if self.activation is not None:
-            grad_out = self.activation.backward(grad_out)
+        grad_out = self._activation_backward(grad_out)
         self.grads["kernel"] = self._x.T @ grad_out             # (features, units)
         if self.use_bias:
             self.grads["bias"] = grad_out.sum(axis=0)           # (units,)

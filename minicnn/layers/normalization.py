@@ -107,7 +107,7 @@ class BatchNormalization(Layer):
         if training:
             self._check_batch(x2, x)
             mean = CH.channel_sum(x2) * (1.0 / m)               # (C,)
-            xc = xp.empty_like(x2)
+            xc = self._workspace("xc", x2.shape, x2.dtype)     # kept until backward
             xw, mw = CH.widen(x2, mean)
             xp.subtract(xw, mw, out=xc.reshape(xw.shape))       # xc = x - mean
             var = CH.channel_dot(xc, xc) * (1.0 / m)            # (C,) biased
@@ -145,7 +145,7 @@ class BatchNormalization(Layer):
         c_ = a * inv_std * dgamma * (1.0 / m)
         b = a * dbeta * (1.0 / m)
         dx = xp.empty_like(g)
-        tmp = xp.empty_like(g)
+        tmp = self._workspace("tmp", g.shape, g.dtype)
         CH.scale_shift(g, a, -b, out=dx)                        # a*g - b
         CH.scale_shift(xc, c_, xp.zeros_like(c_), out=tmp)      # xc * c_
         dx -= tmp
