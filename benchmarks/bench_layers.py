@@ -11,7 +11,7 @@ step, and the full step (Sequential._train_step) is timed as a check of the sum.
 On CuPy the device is synchronised before every clock reading.
 
     python benchmarks/bench_layers.py                      # NumPy, batch 128
-    python benchmarks/bench_layers.py --reference          # Conv2D's readable slow path
+    python benchmarks/bench_layers.py --reference          # the layers' readable reference paths
     python benchmarks/bench_layers.py --backend cupy --json layers.json
 """
 import argparse
@@ -78,7 +78,7 @@ def print_table(rows, step_s, args, info, threads):
     total = sum(r["forward_s"] + r["backward_s"] for r in rows)
     where = info.get("gpu") or info["cpu"]
     print(f"\n{args.model}: batch {args.batch_size}, float32, {info['backend']} ({where}), "
-          f"{'Conv2D reference path, ' if args.reference else ''}BLAS threads "
+          f"{'reference paths, ' if args.reference else ''}BLAS threads "
           f"{threads['blas_threads']}, median of {args.repeats}")
     head = (f"{'layer':<24} {'type':<20} {'output shape':<20} {'fwd ms':>9} {'bwd ms':>9} "
             f"{'share':>7}")
@@ -106,7 +106,7 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=20, help="timings per figure; the median is shown")
     p.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
     p.add_argument("--reference", action="store_true",
-                   help="build Conv2D layers with reference=True (the readable slow path)")
+                   help="use the layers' readable reference paths (reference=True)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, metavar="PATH", help="write the table's data to PATH")
     args = p.parse_args(argv)
