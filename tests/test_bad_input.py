@@ -1,0 +1,114 @@
+"""Bad input to a layer or the loss: a clear error naming the layer and shapes,
+raised before any state changes."""
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import layers as L
+from minicnn.losses import SoftmaxCrossEntropy
+
+
+def f32(*shape):
+    return np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("layer", [L.Conv2D(4, 3), L.MaxPooling2D(2)])
+def test_image_layers_reject_wrong_rank(layer):
+    with pytest.raises(ValueError, match=r"expects images \(H, W, C\).*\(5, 6\)"):
+        layer.forward(f32(2, 5, 6))
+    assert not layer.built and not layer.params
+
+
+def test_dense_rejects_images_and_suggests_flatten():
+    with pytest.raises(ValueError, match="Flatten"):
+        L.Dense(3).forward(f32(2, 4, 4, 1))
+
+
+@pytest.mark.parametrize("make", [lambda: L.Conv2D(4, 3), lambda: L.BatchNormalization(),
+                                  lambda: L.MaxPooling2D(2), lambda: L.Dropout(0.5),
+                                  lambda: L.Dense(3)])
+def test_wrong_channel_count_after_build(make):
+    layer = make()
+    shape = (3, 6, 6, 2) if not isinstance(layer, L.Dense) else (3, 5)
+    layer.forward(f32(*shape), training=True)
+    before = {k: v.copy() for k, v in {**layer.params, **layer.state}.items()}
+    bad = shape[:-1] + (shape[-1] + 1,)
+    with pytest.raises(ValueError, match=rf"{type(layer).__name__}.*{bad[-1]}\)"):
+        layer.forward(f32(*bad), training=True)
+    for k, v in {**layer.params, **layer.state}.items():
+        np.testing.assert_array_equal(v, before[k])      # nothing changed
+
+
+@pytest.mark.parametrize("make", [lambda: L.Conv2D(4, 3), lambda: L.BatchNormalization(),
+                                  lambda: L.MaxPooling2D(2), lambda: L.ReLU(), lambda: L.Flatten()])
+def test_integer_input_is_a_type_error(make):
+    with pytest.raises(TypeError, match=r"floating-point input.*uint8.*astype"):
+        make().forward(np.zeros((2, 6, 6, 1), dtype=np.uint8))
+
+
+def test_backward_before_forward_and_wrong_gradient_shape():
+    layer = L.Conv2D(2, 3)
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(f32(1, 3, 3, 2))
+    layer.forward(f32(1, 5, 5, 1))
+    with pytest.raises(ValueError, match=r"grad_out has shape \(1, 4, 4, 2\).*\(1, 3, 3, 2\)"):
+        layer.backward(f32(1, 4, 4, 2))
+
+
+def test_batchnorm_training_on_one_value_per_channel():
+    layer = L.BatchNormalization()
+    with pytest.raises(ValueError, match="at least 2 values"):
+        layer.forward(f32(1, 3), training=True)
+
+
+def test_kernel_larger_than_input():
+    with pytest.raises(ValueError, match="does not fit"):
+        L.Conv2D(2, 5).forward(f32(1, 4, 4, 1))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(filters=0, kernel_size=3), "filters"), (dict(filters=2, kernel_size=3, padding="full"), "padding"),
+    (dict(filters=2, kernel_size=(3, 3, 3)), "kernel_size"), (dict(filters=2, kernel_size=3, activation="tanh"), "activation")])
+def test_bad_conv_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        L.Conv2D(**kwargs)
+
+
+def test_bad_dropout_and_batchnorm_arguments():
+    with pytest.raises(ValueError, match="rate"):
+        L.Dropout(1.0)
+    with pytest.raises(ValueError, match="momentum"):
+        L.BatchNormalization(momentum=1.5)
+
+
+def test_loss_rejects_labels_out_of_range_and_wrong_class_count():
+    loss = SoftmaxCrossEntropy()
+    logits = f32(4, 3)
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\] for 3 classes.*\[0, 3\]"):
+        loss.forward(logits, np.array([0, 1, 3, 2]))
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\].*\[-1, 2\]"):
+        loss.forward(logits, np.array([0, -1, 2, 2]))
+    with pytest.raises(ValueError, match=r"one-hot targets of shape \(4, 10\).*\(4, 3\)"):
+        loss.forward(logits, np.eye(10, dtype=np.float32)[[0, 1, 2, 3]])
+    with pytest.raises(TypeError, match="1-D labels must be integers"):
+        loss.forward(logits, np.array([0.0, 1.0, 2.0, 1.0]))
+    with pytest.raises(ValueError, match="4 logits rows"):
+        loss.forward(logits, np.array([0, 1]))
+    with pytest.raises(ValueError, match=r"\(batch, classes\)"):
+        loss.forward(f32(4), np.array([0, 1, 2, 1]))
+
+
+def test_loss_matches_naive_and_is_stable():
+    from tests import naive
+    minicnn.set_floatx("float64")
+    rng = np.random.default_rng(3)
+    logits = rng.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    loss = SoftmaxCrossEntropy()
+    assert abs(float(loss.forward(logits, labels)) - naive.softmax_xent(logits, labels)) < 1e-12
+    onehot = np.eye(4)[labels]
+    assert abs(float(loss.forward(logits, onehot)) - naive.softmax_xent(logits, labels)) < 1e-12
+    huge = np.array([[1e4, 0.0, -1e4]], dtype=np.float32)
+    value = float(loss.forward(huge, np.array([2])))
+    assert np.isfinite(value) and abs(value - 2e4) < 1
+    assert np.isfinite(loss.backward()).all()

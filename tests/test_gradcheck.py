@@ -1,0 +1,50 @@
+"""The gradient checker itself: it passes correct layers and catches wrong ones."""
+import subprocess
+import sys
+
+import numpy as np
+
+from minicnn import layers as L
+from minicnn.gradcheck import gradcheck
+
+
+class ScaledReLU(L.ReLU):
+    """A student's layer with a backward that is off by a factor of 2."""
+
+    def backward(self, grad_out):
+        return 2 * super().backward(grad_out)
+
+
+def test_elementwise_and_directional_checks_pass_a_correct_layer():
+    x = np.random.default_rng(0).standard_normal((2, 6, 7, 3))
+    exact = gradcheck(L.Conv2D(5, 3, activation="relu"), x)
+    directional = gradcheck(L.Conv2D(5, 3, activation="relu"), x, max_elements=10, directions=8)
+    for errors in (exact, directional):
+        assert set(errors) == {"input", "kernel", "bias"}
+        assert max(errors.values()) < 1e-6, errors
+
+
+def test_catches_a_wrong_backward_both_ways():
+    x = np.random.default_rng(1).standard_normal((3, 8))
+    assert gradcheck(ScaledReLU(), x)["input"] > 0.1
+    assert gradcheck(ScaledReLU(), x, max_elements=4, directions=5)["input"] > 0.1
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "minicnn.gradcheck", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_cli_prints_errors_and_exit_status():
+    ok = run_cli("Conv2D", "--input-shape", "7,9,3", "--filters", "4", "--kernel-size", "3",
+                 "--strides", "2")
+    assert ok.returncode == 0, ok.stderr
+    lines = ok.stdout.splitlines()
+    assert lines[0].split()[:2] == ["layer", "tensor"]
+    assert [line.split()[1] for line in lines[1:]] == ["input", "kernel", "bias"]
+    # a threshold no finite-difference check can meet: exit status 1
+    strict = run_cli("Dense", "--input-shape", "5", "--threshold", "1e-30")
+    assert strict.returncode == 1
+    assert "NO" in strict.stdout
+    unknown = run_cli("Conv3D", "--input-shape", "4,4,1")
+    assert unknown.returncode != 0 and "unknown layer" in unknown.stderr
