@@ -100,7 +100,7 @@ def col2im_offsets(d, x_shape, kh, kw, sh, sw):
 
     d[a*kw + b] holds the gradient for every patch's (a, b) element; adding it
     onto the (a, b)-shifted grid is a copy with long contiguous runs, unlike
-    the 12-float runs of patch-ordered rows.
+    the C-float runs of patch-ordered rows.
     """
     xp = B.xp()
     dx = xp.zeros(x_shape, dtype=d.dtype)

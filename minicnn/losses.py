@@ -68,6 +68,10 @@ class SoftmaxCrossEntropy:
             if tuple(y.shape) != (n, k):
                 raise ValueError(f"{name}: one-hot targets of shape {tuple(y.shape)} do not "
                                  f"match logits {tuple(logits.shape)} (wrong class count?).")
+            sums = B.to_host(y.sum(axis=1))
+            if abs(sums - 1.0).max() > 1e-3:
+                raise ValueError(f"{name}: each row of one-hot (or soft) targets must sum to 1; "
+                                 f"got row sums from {sums.min():.3g} to {sums.max():.3g}.")
         else:
             raise ValueError(f"{name}: targets must be labels (batch,) or one-hot "
                              f"(batch, classes), got shape {tuple(y.shape)}.")

@@ -92,7 +92,8 @@ class Sequential:
     def receptive_fields(self):
         """[(receptive field, jump)] after each layer; None once spatial structure is gone.
 
-        r_out = r_in + (k - 1) * j_in,   j_out = j_in * s   (r = j = 1 at the input).
+        r_out = r_in + (k - 1) * j_in,   j_out = j_in * s   (r = j = 1 at the input),
+        along the height axis (kernel_size[0], strides[0]); the assignment's are square.
         """
         self.build()
         r, j, out = 1, 1, []
@@ -142,7 +143,12 @@ class Sequential:
                 raise ValueError(f"compile: unknown metric {m!r}; only 'accuracy' is supported.")
         last = self.layers[-1]
         self._fused = isinstance(last, Softmax) or (
-            isinstance(last, Activation) and last.activation == "softmax")
+            isinstance(last, Activation) and isinstance(last.fn, Softmax))
+        if not self._fused and isinstance(getattr(last, "activation", None), Softmax):
+            raise ValueError(
+                f"compile: {last.name} applies softmax inside the layer, which the loss would "
+                "apply a second time; write it as its own last layer, Activation('softmax'), "
+                "so it is fused with the cross-entropy.")
         self._train_slots = [(layer, key) for layer in self.layers if layer.trainable
                              for key in layer.params]
         first = self.layers[0]
@@ -194,6 +200,8 @@ class Sequential:
                                  f"outputs {k}; use to_categorical(y, {k}).")
             if not np.isfinite(y_host).all():
                 raise ValueError(f"{where}: y contains NaN or inf values.")
+            if n and not np.allclose(y_host.sum(axis=1), 1.0, atol=1e-3):
+                raise ValueError(f"{where}: each row of one-hot (or soft) targets must sum to 1.")
             labels = y_host.argmax(axis=1)
             targets = y_host.astype(B.floatx())
         else:
@@ -218,7 +226,6 @@ class Sequential:
 
     def _train_step(self, xb, tb, lb):
         """One optimiser step; returns (summed loss, correct count) as device scalars."""
-        xp = B.xp()
         logits = self._forward(xb, True, self._logit_layers())
         loss = self.loss.forward(logits, tb, validate=False)
         correct = (logits.argmax(axis=1) == lb).sum()
@@ -228,7 +235,6 @@ class Sequential:
         params = [layer.params[key] for layer, key in self._train_slots]
         grads = [layer.grads[key] for layer, key in self._train_slots]
         self.optimizer.step(params, grads)
-        del xp
         return loss * xb.shape[0], correct
 
     def train_on_batch(self, x, y):
@@ -315,6 +321,8 @@ class Sequential:
                 loss_sum += batch_loss
                 correct += batch_correct
                 seen += idx.shape[0]
+                for cb in cbs:
+                    cb.on_batch_end(b, {"size": int(idx.shape[0])})  # no metrics: no host sync
                 if B.get_backend() == "numpy" or b % 50 == 49 or b == n_batches - 1:
                     running = float(B.to_host(loss_sum)) / seen   # free on numpy; rare elsewhere
                     if not math.isfinite(running):
@@ -429,6 +437,15 @@ class Sequential:
         for prefix, layer, kind, key in expected:
             name = [nm for nm in by_prefix[prefix] if nm.endswith("/" + key)][0]
             getattr(layer, kind)[key][...] = B.to_device(stored[name], dtype=B.floatx())
+
+    # ---- profiling -------------------------------------------------------
+    def profile(self, x, y=None, repeats=5, print_fn=print):
+        """Time each layer's forward and backward on one training step of the batch x
+        (no optimiser step; the model is left unchanged); prints the table, returns the rows."""
+        from . import profiler
+        rows = profiler.profile(self, x, y, repeats=repeats)
+        print_fn(profiler.format_profile(rows))
+        return rows
 
 
 # ---- small helpers ----------------------------------------------------------

@@ -112,3 +112,16 @@ def test_loss_matches_naive_and_is_stable():
     value = float(loss.forward(huge, np.array([2])))
     assert np.isfinite(value) and abs(value - 2e4) < 1
     assert np.isfinite(loss.backward()).all()
+
+
+def test_softmax_inside_the_last_layer_is_refused_at_compile():
+    from minicnn.models import Sequential
+    model = Sequential([L.Flatten(input_shape=(4, 4, 1)), L.Dense(3, activation="softmax")])
+    with pytest.raises(ValueError, match=r"Activation\('softmax'\)"):
+        model.compile("categorical_crossentropy", "adam")
+
+
+def test_soft_targets_must_sum_to_one():
+    loss = SoftmaxCrossEntropy()
+    with pytest.raises(ValueError, match="sum to 1"):
+        loss.forward(f32(2, 3), np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 0.0]], dtype=np.float32))
