@@ -302,19 +302,45 @@ class Sequential:
         self.history = history
         for cb in cbs:
             cb.on_train_begin()
-        xp = B.xp()
-        n_batches = math.ceil(n / batch_size)
-        for epoch in range(epochs):
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+        try:  # callbacks get on_train_end (files closed) even if training is interrupted
+            for epoch in range(epochs):
+                if verbose:
+                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+                for cb in cbs:
+                    cb.on_epoch_begin(epoch)
+                start = time.perf_counter()
+                logs = self._train_epoch(x, t, lab, batch_size, shuffle, verbose, cbs)
+                if logs is None:                              # non-finite loss: stopped
+                    history.stopped = self._stopped_reason(epoch)
+                    break
+                if validation_data is not None:
+                    logs["val_loss"], logs["val_acc"] = self._evaluate_device(vx, vt, vlab, batch_size)
+                logs["lr"] = float(self.optimizer.lr)
+                if verbose:
+                    print(_epoch_line(time.perf_counter() - start, logs), flush=True)
+                for cb in cbs:
+                    cb.on_epoch_end(epoch, logs)
+                if self.stop_training:
+                    break
+        finally:
             for cb in cbs:
-                cb.on_epoch_begin(epoch)
-            start = time.perf_counter()
-            order = B.host_rng().permutation(n) if shuffle else np.arange(n)
-            order = B.to_device(order)
-            loss_sum, correct, seen = xp.zeros((), dtype=B.floatx()), xp.zeros((), xp.int64), 0
-            bar = _progress(n_batches, verbose)
-            bad_batch = None
+                cb.on_train_end()
+        return history
+
+    def _train_epoch(self, x, t, lab, batch_size, shuffle, verbose, cbs):
+        """One pass over the data; returns {"loss", "acc"}, or None if the loss went non-finite.
+
+        Metrics add up on the device; the host reads them every batch on
+        NumPy (free) and every 50 batches elsewhere (one sync each).
+        """
+        xp = B.xp()
+        n = x.shape[0]
+        n_batches = math.ceil(n / batch_size)
+        order = B.host_rng().permutation(n) if shuffle else np.arange(n)
+        order = B.to_device(order)
+        loss_sum, correct, seen = xp.zeros((), dtype=B.floatx()), xp.zeros((), xp.int64), 0
+        bar = _progress(n_batches, verbose)
+        try:
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
                 batch_loss, batch_correct = self._train_step(x[idx], t[idx], lab[idx])
@@ -324,39 +350,28 @@ class Sequential:
                 for cb in cbs:
                     cb.on_batch_end(b, {"size": int(idx.shape[0])})  # no metrics: no host sync
                 if B.get_backend() == "numpy" or b % 50 == 49 or b == n_batches - 1:
-                    running = float(B.to_host(loss_sum)) / seen   # free on numpy; rare elsewhere
+                    running = float(B.to_host(loss_sum)) / seen
                     if not math.isfinite(running):
-                        bad_batch = b
-                        break
+                        self._bad_batch = b
+                        self.stop_training = True
+                        return None
                     if bar is not None:
                         bar.set_postfix_str(f"loss: {running:.4f} - acc: "
                                             f"{float(B.to_host(correct)) / seen:.4f}", refresh=False)
                 if bar is not None:
                     bar.update(1)
+        finally:
             if bar is not None:
                 bar.close()
-            if bad_batch is not None:
-                print(f"fit: the training loss became NaN or inf at epoch {epoch + 1}, "
-                      f"batch {bad_batch + 1} (or up to 50 batches before, on a GPU); training "
-                      "stopped. Try a lower learning rate. The weights of the last good "
-                      "checkpoint, if any, are untouched.", file=sys.stderr, flush=True)
-                self.stop_training = True
-                history.stopped = f"non-finite loss at epoch {epoch + 1}, batch {bad_batch + 1}"
-                break
-            loss_sum, correct = (float(v) for v in B.to_host(xp.stack([loss_sum, correct])))
-            logs = {"loss": loss_sum / seen, "acc": correct / seen}
-            if validation_data is not None:
-                logs["val_loss"], logs["val_acc"] = self._evaluate_device(vx, vt, vlab, batch_size)
-            logs["lr"] = float(self.optimizer.lr)
-            if verbose:
-                print(_epoch_line(time.perf_counter() - start, logs), flush=True)
-            for cb in cbs:
-                cb.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        for cb in cbs:
-            cb.on_train_end()
-        return history
+        loss_sum, correct = (float(v) for v in B.to_host(xp.stack([loss_sum, correct])))
+        return {"loss": loss_sum / seen, "acc": correct / seen}
+
+    def _stopped_reason(self, epoch):
+        where = f"epoch {epoch + 1}, batch {self._bad_batch + 1}"
+        print(f"fit: the training loss became NaN or inf at {where} (on a GPU: within the 50 "
+              "batches before it); training stopped. Try a lower learning rate. The weights of "
+              "the last good checkpoint, if any, are untouched.", file=sys.stderr, flush=True)
+        return f"non-finite loss at {where}"
 
     # ---- weights ---------------------------------------------------------
     def _weight_slots(self):
