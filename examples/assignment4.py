@@ -7,9 +7,13 @@ The model code below is the assignment's, with only the imports changed.
     python examples/assignment4.py --list               # every model, by name
     python examples/assignment4.py --model all --summary
     python examples/assignment4.py --limit 2000 --epochs 1   # a quick look
+    python examples/assignment4.py --limit 3000 --epochs 2 --plots   # + filters, feature maps...
+    python examples/assignment4.py --profile            # time each layer on one batch, no training
 
 Writes <out>/<model>_history.csv (and a PNG of the curves where matplotlib is
 installed) and ends with this run beside the assignment's reported figures.
+With --plots it also draws <model>_filters.png, <model>_feature_maps.png (the
+first test image) and <model>_misclassified.png there.
 """
 import argparse
 import os
@@ -252,8 +256,39 @@ def train(name, args, data):
         print(f"wrote {png}")
     except ImportError as err:
         print(f"(no PNG of the curves: {err})")
+    if args.plots:
+        pictures(name, model, X_test, Y_test, args.out)
     return dict(name=name, params=model.count_params(), best=max(val) if val else None,
                 last=val[-1] if val else None, wall=wall, reported=reported)
+
+
+def pictures(name, model, X_test, Y_test, out):
+    """--plots: the first layer's filters, its feature maps for one digit, the test errors."""
+    from minicnn import viz
+    png = {what: os.path.join(out, f"{name}_{what}.png")
+           for what in ("filters", "feature_maps", "misclassified")}
+    try:
+        paths = [viz.show_filters(model, png["filters"]),
+                 viz.show_feature_maps(model, X_test[0], png["feature_maps"]),
+                 viz.show_misclassified(model, X_test, Y_test, png["misclassified"])]
+    except ImportError:
+        print('--plots: no pictures, matplotlib is not installed; get it with '
+              'pip install "minicnn[plot]" (or pip install matplotlib).')
+        return
+    for path in paths:
+        print(f"wrote {path}")
+
+
+def profile(name, args, data):
+    """--profile: where one training step of the model's batch size spends its time."""
+    build, make_optimizer, batch_size, _, _, _ = MODELS[name]
+    batch_size = args.batch_size or batch_size
+    (X_train, Y_train), _ = data
+    print(f"\n=== {name}: one training step, batch {batch_size}, "
+          f"backend {minicnn.get_backend()} ===")
+    model = build()
+    model.compile(loss='categorical_crossentropy', optimizer=make_optimizer(), metrics=['accuracy'])
+    model.profile(X_train[:batch_size], Y_train[:batch_size])
 
 
 def main(argv=None):
@@ -268,6 +303,10 @@ def main(argv=None):
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
     p.add_argument("--out", default="runs", help="directory for CSV and PNG files")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
+    p.add_argument("--plots", action="store_true",
+                   help="after training, also draw filters, feature maps and misclassified digits")
+    p.add_argument("--profile", action="store_true",
+                   help="time each layer on one training batch and stop (no training)")
     args = p.parse_args(argv)
 
     if args.list:
@@ -290,6 +329,11 @@ def main(argv=None):
         p.exit(2, f"error: {err}\n")
     minicnn.seed(args.seed)
     data = load_mnist(args.limit)
+    if args.profile:
+        for name in names:
+            minicnn.seed(args.seed)
+            profile(name, args, data)
+        return 0
     results = []
     for name in names:
         minicnn.seed(args.seed)

@@ -28,7 +28,7 @@ class Callback:
         pass
 
     def on_batch_end(self, batch, logs=None):
-        pass
+        """After each optimiser step; logs = {"size": batch size} (no metrics, so no host sync)."""
 
     def on_epoch_end(self, epoch, logs=None):
         pass

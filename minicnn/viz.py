@@ -4,6 +4,7 @@ matplotlib is optional (pip install "minicnn[plot]"); every function raises an
 ImportError saying how to get it, and nothing else in minicnn needs it.
 """
 import math
+import numbers
 import os
 
 import numpy as np  # host side: pictures are drawn from host copies
@@ -42,6 +43,7 @@ def plot_history(history, path, title=None):
         if f"val_{key}" in h:
             ax.plot(epochs, h[f"val_{key}"], "s-", label=f"test {key}")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(key)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -190,7 +192,8 @@ def _pick_layer(model, layer, where):
                 return lay
         raise ValueError(f"{where}: the model has no Conv2D layer; "
                          "pass layer= (a name or an index).")
-    if isinstance(layer, int) and not isinstance(layer, bool):
+    if isinstance(layer, numbers.Integral) and not isinstance(layer, bool):
+        layer = int(layer)
         if -len(model.layers) <= layer < len(model.layers):
             return model.layers[layer]
         raise ValueError(f"{where}: layer index {layer} is out of range; the model has "

@@ -1,0 +1,113 @@
+"""minicnn.viz: each picture is a PNG written where asked; without matplotlib, a clear error."""
+import sys
+
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import viz
+from minicnn.callbacks import History
+from minicnn.layers import (Activation, BatchNormalization, Conv2D, Dropout, Flatten,
+                            MaxPooling2D)
+from minicnn.models import Sequential
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def _model():
+    minicnn.seed(0)
+    model = Sequential([Conv2D(4, 3, activation="relu", input_shape=(12, 12, 1)),
+                        BatchNormalization(), Dropout(0.1),
+                        Conv2D(3, 3, activation="relu", name="second"), MaxPooling2D(2),
+                        Flatten(), Activation("softmax")])
+    model.compile(optimizer="adam")
+    return model
+
+
+def _data(n=20):
+    rng = np.random.default_rng(2)
+    return rng.random((n, 12, 12, 1), dtype=np.float32), rng.integers(0, 48, n)
+
+
+def _is_png(path):
+    with open(path, "rb") as f:
+        head = f.read(8)
+    return head == PNG
+
+
+@pytest.fixture
+def plt():
+    return pytest.importorskip("matplotlib")
+
+
+def test_show_filters_first_conv_and_multichannel(plt, tmp_path):
+    model = _model()
+    path = str(tmp_path / "filters.png")
+    assert viz.show_filters(model, path) == path and _is_png(path)
+    path2 = str(tmp_path / "filters2.png")
+    assert viz.show_filters(model, path2, layer="second") == path2 and _is_png(path2)
+    assert not list(tmp_path.glob("*.tmp*"))               # written atomically, no leftovers
+    with pytest.raises(ValueError, match="kernel"):
+        viz.show_filters(model, str(tmp_path / "x.png"), layer=1)   # batch norm
+
+
+def test_show_feature_maps_by_default_name_and_index(plt, tmp_path):
+    model = _model()
+    x, _ = _data()
+    before = model.get_weights()
+    for layer in (None, "second", 2):
+        path = str(tmp_path / f"maps_{layer}.png")
+        assert viz.show_feature_maps(model, x[0], path, layer=layer) == path
+        assert _is_png(path)
+    for a, b in zip(before, model.get_weights()):          # inference mode: BN stats untouched
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="not images"):
+        viz.show_feature_maps(model, x[0], str(tmp_path / "x.png"), layer=-2)
+    with pytest.raises(ValueError, match="no layer named"):
+        viz.show_feature_maps(model, x[0], str(tmp_path / "x.png"), layer="nope")
+
+
+def test_show_misclassified_labels_and_one_hot(plt, tmp_path):
+    model = _model()
+    x, y = _data()
+    path = str(tmp_path / "wrong.png")
+    assert viz.show_misclassified(model, x, y, path, max_images=5) == path and _is_png(path)
+    one_hot = np.eye(48, dtype=np.float32)[y]
+    path2 = str(tmp_path / "wrong2.png")
+    assert viz.show_misclassified(model, x, one_hot, path2) == path2 and _is_png(path2)
+    right = model.predict(x).argmax(axis=1)                 # nothing wrong: still a picture
+    path3 = str(tmp_path / "none.png")
+    assert viz.show_misclassified(model, x, right, path3) == path3 and _is_png(path3)
+
+
+def test_plot_history(plt, tmp_path):
+    h = History()
+    h.history = {"loss": [1.0, 0.5], "acc": [0.5, 0.8], "val_loss": [1.1, 0.6],
+                 "val_acc": [0.4, 0.7]}
+    path = str(tmp_path / "h.png")
+    assert viz.plot_history(h, path) == path and _is_png(path)
+
+
+def test_without_matplotlib_every_function_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)   # import matplotlib now fails
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    model = _model()
+    x, y = _data()
+    out = str(tmp_path / "x.png")
+    calls = [lambda: viz.show_filters(model, out),
+             lambda: viz.show_feature_maps(model, x[0], out),
+             lambda: viz.show_misclassified(model, x, y, out),
+             lambda: viz.plot_history({"loss": [1.0], "acc": [0.5]}, out)]
+    for call in calls:
+        with pytest.raises(ImportError, match="pip install"):
+            call()
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_pictures_on_the_strict_cupy_stand_in(plt, strict_backend, tmp_path):
+    model = _model()                                        # parameters live on the stand-in
+    x, y = _data()
+    for path, call in ((tmp_path / "f.png", lambda p: viz.show_filters(model, p)),
+                       (tmp_path / "m.png", lambda p: viz.show_feature_maps(model, x[0], p)),
+                       (tmp_path / "w.png", lambda p: viz.show_misclassified(model, x, y, p))):
+        assert call(str(path)) == str(path) and _is_png(path)
