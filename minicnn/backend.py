@@ -113,6 +113,16 @@ def rng():
     return _rng
 
 
+def synchronize():
+    """Wait until the GPU has finished all queued work (a no-op on NumPy).
+
+    GPU calls return before the work is done; time a piece of GPU code only
+    between two synchronize() calls.
+    """
+    if _name == "cupy":
+        _xp.cuda.Device().synchronize()
+
+
 def to_device(a, dtype=None):
     """Copy a host (numpy) array to the active backend, optionally casting."""
     if _name == "numpy":

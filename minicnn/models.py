@@ -142,8 +142,7 @@ class Sequential:
             if m not in ("accuracy", "acc"):
                 raise ValueError(f"compile: unknown metric {m!r}; only 'accuracy' is supported.")
         last = self.layers[-1]
-        self._fused = isinstance(last, Softmax) or (
-            isinstance(last, Activation) and isinstance(last.fn, Softmax))
+        self._fused = self._fused_softmax()
         if not self._fused and isinstance(getattr(last, "activation", None), Softmax):
             raise ValueError(
                 f"compile: {last.name} applies softmax inside the layer, which the loss would "
@@ -154,6 +153,12 @@ class Sequential:
         first = self.layers[0]
         if hasattr(first, "compute_input_grad"):
             first.compute_input_grad = False   # dL/d(images) is never used: skip computing it
+
+    def _fused_softmax(self):
+        """Does the model end in a softmax layer that the loss can absorb?"""
+        last = self.layers[-1]
+        return isinstance(last, Softmax) or (
+            isinstance(last, Activation) and isinstance(last.fn, Softmax))
 
     def _logit_layers(self):
         """Layers whose output is the loss input (all but a fused final softmax)."""

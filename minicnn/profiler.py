@@ -16,7 +16,6 @@ import numpy as np  # host side: random labels, the timing table
 
 from . import backend as B
 from . import losses
-from .layers.activations import Activation, Softmax
 
 
 def profile(model, x, y=None, repeats=5):
@@ -38,8 +37,7 @@ def profile(model, x, y=None, repeats=5):
         y = np.random.default_rng(0).integers(0, k, size=n)  # own generator: B's stay untouched
     targets, _ = model._check_y(y, n, "profile")
     last = model.layers[-1]
-    fused = isinstance(last, Softmax) or (isinstance(last, Activation)
-                                          and last.activation == "softmax")
+    fused = model._fused_softmax()
     layers = model.layers[:-1] if fused else model.layers     # as Sequential._logit_layers
     loss = losses.SoftmaxCrossEntropy()
 
@@ -96,34 +94,28 @@ def format_profile(rows):
 
 
 # ---- helpers ----------------------------------------------------------------
-def _sync():
-    """Wait for the GPU to finish queued work (nothing to wait for on NumPy)."""
-    if B.get_backend() == "cupy":
-        B.xp().cuda.Device().synchronize()
-
-
 def _step(layers, loss, x, targets):
     """One forward + loss + backward; returns ([forward ms], [backward ms]), loss last."""
     fwd, bwd = [], []
     h = x
     for layer in layers:
-        _sync()
+        B.synchronize()
         t0 = time.perf_counter()
         h = layer.forward(h, training=True)
-        _sync()
+        B.synchronize()
         fwd.append(1000.0 * (time.perf_counter() - t0))
     t0 = time.perf_counter()
     loss.forward(h, targets, validate=False)
-    _sync()
+    B.synchronize()
     fwd.append(1000.0 * (time.perf_counter() - t0))
     t0 = time.perf_counter()
     g = loss.backward()
-    _sync()
+    B.synchronize()
     loss_bwd = 1000.0 * (time.perf_counter() - t0)
     for layer in reversed(layers):
         t0 = time.perf_counter()
         g = layer.backward(g)
-        _sync()
+        B.synchronize()
         bwd.append(1000.0 * (time.perf_counter() - t0))
     bwd.reverse()
     bwd.append(loss_bwd)
