@@ -688,3 +688,23 @@ def test_to_categorical_rejects_bad_labels():
         to_categorical(np.array([0, 3]), 3)
     with pytest.raises(TypeError, match="integers"):
         to_categorical(np.array([0.5, 1.0]), 2)
+
+
+def test_progress_bar_on_a_terminal(monkeypatch, capsys):
+    """verbose=1 on a terminal: a tqdm bar per epoch with running loss and accuracy."""
+    pytest.importorskip("tqdm")   # a dependency of minicnn: installed wherever minicnn is
+    from minicnn import models as M
+    monkeypatch.setattr(M, "_is_terminal", lambda: True)
+    minicnn.seed(0)
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 6, 6, 1)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    model = Sequential([Conv2D(2, 3, activation="relu", input_shape=(6, 6, 1)), Flatten(),
+                        Dense(3), Activation("softmax")])
+    model.compile("categorical_crossentropy", "adam")
+    model.fit(x, y, batch_size=16, epochs=2, verbose=1, validation_data=(x, y))
+    out = capsys.readouterr().out
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "4/4" in out                         # the bar counted every batch
+    assert "loss: " in out and "acc: " in out   # running metrics in the bar
+    assert out.count("val_acc: ") == 2          # one epoch line each
