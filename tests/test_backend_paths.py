@@ -176,3 +176,19 @@ def test_floatx_and_seed():
     b.build((5, 5, 2))
     np.testing.assert_array_equal(a.params["kernel"], b.params["kernel"])
     assert a.params["kernel"].dtype == np.float32
+
+
+def test_stand_in_catches_a_numpy_call_planted_in_the_library(monkeypatch):
+    """Swap BatchNormalization's channel sums for a version that calls numpy directly:
+    fine on the numpy backend, a TypeError on the CuPy-like stand-in."""
+    from minicnn import channels
+
+    def planted_channel_sum(x2):
+        return np.ones(x2.shape[0], dtype=x2.dtype) @ x2   # the bug: np, not B.xp()
+
+    monkeypatch.setattr(channels, "channel_sum", planted_channel_sum)
+    x = np.random.default_rng(0).standard_normal((4, 3, 3, 2)).astype(np.float32)
+    L.BatchNormalization().forward(x, training=True)            # numpy: passes silently
+    with strict_xp.installed():
+        with pytest.raises(TypeError, match="numpy"):
+            L.BatchNormalization().forward(B.to_device(x), training=True)
