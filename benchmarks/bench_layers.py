@@ -15,7 +15,6 @@ On CuPy the device is synchronised before every clock reading.
     python benchmarks/bench_layers.py --backend cupy --json layers.json
 """
 import argparse
-import json
 import os
 import sys
 
@@ -29,7 +28,8 @@ import minicnn  # noqa: E402
 from minicnn import backend as B  # noqa: E402
 
 from bench_train import (assignment4, build_model, configure_threads,  # noqa: E402
-                         device_batches, device_info, median_seconds, use_backend)
+                         device_batches, device_info, median_seconds, use_backend,
+                         write_json)
 
 
 def time_layers(model, batch, repeats, seed):
@@ -128,14 +128,10 @@ def main(argv=None):
         total = sum(r["forward_s"] + r["backward_s"] for r in rows)
         for r in rows:
             r["share"] = (r["forward_s"] + r["backward_s"]) / total
-        out = {"benchmark": "layers", "config": {k: v for k, v in vars(args).items() if k != "json"},
-               "info": info, "threads": threads, "layers": rows,
-               "totals": {"forward_s": sum(r["forward_s"] for r in rows),
-                          "backward_s": sum(r["backward_s"] for r in rows),
-                          "sum_s": total, "train_step_s": step_s}}
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
-        print(f"wrote {args.json}")
+        write_json(args.json, "layers", args, info=info, threads=threads, layers=rows,
+                   totals={"forward_s": sum(r["forward_s"] for r in rows),
+                           "backward_s": sum(r["backward_s"] for r in rows),
+                           "sum_s": total, "train_step_s": step_s})
     return 0
 
 

@@ -485,13 +485,18 @@ def main(argv=None):
 
     print_report(results, gemm, threads, info, torch_info)
     if args.json:
-        out = {"benchmark": "train", "config": {k: v for k, v in vars(args).items() if k != "json"},
-               "info": info, "threads": threads, "gemm": gemm, "torch": torch_info,
-               "results": results}
-        with open(args.json, "w") as f:
-            json.dump(out, f, indent=2)
-        print(f"wrote {args.json}")
+        write_json(args.json, "train", args, info=info, threads=threads, gemm=gemm,
+                   torch=torch_info, results=results)
     return 0
+
+
+def write_json(path, benchmark, args, **figures):
+    """Write the figures, with the configuration they were measured under, to ``path``."""
+    out = {"benchmark": benchmark,
+           "config": {k: v for k, v in vars(args).items() if k != "json"}, **figures}
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2)
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

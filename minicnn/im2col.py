@@ -32,6 +32,19 @@ def same_padding(size, k, s):
     return total // 2, total - total // 2
 
 
+def output_hw(h, w, kernel, strides, padding):
+    """(H', W') of a sliding window (conv or pool) of ``kernel`` = (kh, kw) over an h x w input."""
+    return (conv_output_size(h, kernel[0], strides[0], padding),
+            conv_output_size(w, kernel[1], strides[1], padding))
+
+
+def pads_hw(h, w, kernel, strides, padding):
+    """((top, bottom), (left, right)) padding of a window; zeros for "valid"."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    return same_padding(h, kernel[0], strides[0]), same_padding(w, kernel[1], strides[1])
+
+
 def pad_input(x, pads, value=0.0):
     """Pad H and W of an NHWC batch: pads = ((top, bottom), (left, right))."""
     (top, bottom), (left, right) = pads

@@ -64,19 +64,15 @@ class Conv2D(Layer):
 
     def compute_output_shape(self, input_shape):
         h, w, _ = input_shape
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        oh = I.conv_output_size(h, kh, sh, self.padding)
-        ow = I.conv_output_size(w, kw, sw, self.padding)
+        oh, ow = I.output_hw(h, w, self.kernel_size, self.strides, self.padding)
         if oh < 1 or ow < 1:
+            kh, kw = self.kernel_size
             raise ValueError(f"{self._describe()}: a {kh}x{kw} kernel does not fit in a "
                              f"{h}x{w} input with padding={self.padding!r}.")
         return (oh, ow, self.filters)
 
     def _pads(self, h, w):
-        if self.padding == "valid":
-            return (0, 0), (0, 0)
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        return I.same_padding(h, kh, sh), I.same_padding(w, kw, sw)
+        return I.pads_hw(h, w, self.kernel_size, self.strides, self.padding)
 
     def _is_pointwise(self):
         return self.kernel_size == (1, 1) and self.strides == (1, 1) and not self.reference

@@ -1,5 +1,4 @@
 """Flatten and Dense."""
-from .. import backend as B
 from .. import initializers
 from . import activations
 from .base import Layer

@@ -32,18 +32,14 @@ class MaxPooling2D(Layer):
 
     def compute_output_shape(self, input_shape):
         h, w, c = input_shape
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        oh = I.conv_output_size(h, ph, sh, self.padding)
-        ow = I.conv_output_size(w, pw, sw, self.padding)
+        oh, ow = I.output_hw(h, w, self.pool_size, self.strides, self.padding)
         if oh < 1 or ow < 1:
+            ph, pw = self.pool_size
             raise ValueError(f"{self._describe()}: a {ph}x{pw} pool does not fit in a {h}x{w} input.")
         return (oh, ow, c)
 
     def _pads(self, h, w):
-        if self.padding == "valid":
-            return (0, 0), (0, 0)
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        return I.same_padding(h, ph, sh), I.same_padding(w, pw, sw)
+        return I.pads_hw(h, w, self.pool_size, self.strides, self.padding)
 
     def _is_2x2(self, x_shape):
         """The common case (2x2, stride 2, valid, even sizes) has a faster path."""
