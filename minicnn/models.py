@@ -380,36 +380,34 @@ class Sequential:
 
     # ---- weights ---------------------------------------------------------
     def _weight_slots(self):
-        """(layer, kind, key) in Keras order: kernel, bias, gamma, beta, moving stats."""
+        """(layer index, layer, kind, key) in Keras order: kernel, bias, gamma, beta, moving stats."""
         self.build()
-        return [(layer, kind, key) for layer in self.layers
+        return [(i, layer, kind, key) for i, layer in enumerate(self.layers)
                 for kind, group in (("params", layer.params), ("state", layer.state))
                 for key in group]
 
     def get_weights(self):
         """Host copies of every weight, in Keras' order."""
         return [np.array(B.to_host(getattr(layer, kind)[key]))
-                for layer, kind, key in self._weight_slots()]
+                for _, layer, kind, key in self._weight_slots()]
 
     def set_weights(self, weights):
         """Set every weight from a list in get_weights() order; checks all shapes first."""
         slots = self._weight_slots()
         if len(weights) != len(slots):
             raise ValueError(f"set_weights: the model has {len(slots)} weight arrays, got {len(weights)}.")
-        for (layer, kind, key), w in zip(slots, weights):
+        for (_, layer, kind, key), w in zip(slots, weights):
             current = getattr(layer, kind)[key]
             if tuple(np.shape(w)) != tuple(current.shape):
                 raise ValueError(f"set_weights: {layer.name}/{key} has shape {tuple(current.shape)}, "
                                  f"got {tuple(np.shape(w))}.")
-        for (layer, kind, key), w in zip(slots, weights):
+        for (_, layer, kind, key), w in zip(slots, weights):
             getattr(layer, kind)[key][...] = B.to_device(np.asarray(w), dtype=B.floatx())
 
     def save_weights(self, path):
         """Write every weight to an .npz file, atomically (temp file, then rename)."""
-        self.build()
         arrays = {f"{i:03d}/{layer.name}/{key}": np.array(B.to_host(getattr(layer, kind)[key]))
-                  for i, layer in enumerate(self.layers)
-                  for kind in ("params", "state") for key in getattr(layer, kind)}
+                  for i, layer, kind, key in self._weight_slots()}
         directory = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".npz.tmp", dir=directory)
         try:
@@ -425,7 +423,7 @@ class Sequential:
 
     def load_weights(self, path):
         """Load an .npz written by save_weights (no pickle); the model is unchanged on any error."""
-        self.build()
+        slots = self._weight_slots()
         try:
             with open(path, "rb") as f:
                 raw = f.read()
@@ -436,13 +434,12 @@ class Sequential:
         except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as err:
             raise ValueError(f"load_weights: {path} is not a readable minicnn weights file "
                              f"({type(err).__name__}: {err}).") from err
-        expected = [(f"{i:03d}", layer, kind, key) for i, layer in enumerate(self.layers)
-                    for kind in ("params", "state") for key in getattr(layer, kind)]
         by_prefix = {}
         for name in stored:
             by_prefix.setdefault(name.split("/")[0], []).append(name)
-        for prefix, layer, kind, key in expected:
-            current = getattr(layer, kind)[key]
+        matched = []                                    # stored name for each slot, checked
+        for i, layer, kind, key in slots:
+            prefix, current = f"{i:03d}", getattr(layer, kind)[key]
             names = [nm for nm in by_prefix.get(prefix, []) if nm.endswith("/" + key)]
             if not names:
                 raise ValueError(f"load_weights: {path} has no {key!r} for layer {prefix} "
@@ -451,11 +448,11 @@ class Sequential:
             if stored[names[0]].shape != tuple(current.shape):
                 raise ValueError(f"load_weights: layer {prefix} {layer.name} {key}: the file has "
                                  f"shape {stored[names[0]].shape}, the model {tuple(current.shape)}.")
-        if len(stored) != len(expected):
+            matched.append(names[0])
+        if len(stored) != len(slots):
             raise ValueError(f"load_weights: {path} holds {len(stored)} arrays, the model "
-                             f"{len(expected)}; the file was saved from a different architecture.")
-        for prefix, layer, kind, key in expected:
-            name = [nm for nm in by_prefix[prefix] if nm.endswith("/" + key)][0]
+                             f"{len(slots)}; the file was saved from a different architecture.")
+        for (_, layer, kind, key), name in zip(slots, matched):
             getattr(layer, kind)[key][...] = B.to_device(stored[name], dtype=B.floatx())
 
     # ---- profiling -------------------------------------------------------

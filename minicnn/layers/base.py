@@ -74,6 +74,12 @@ class Layer:
         if not self.built:
             self.build(tuple(shape[1:]))
 
+    def _expect_images(self, input_shape):
+        """build() of image layers: one (H, W, C) image per sample."""
+        if len(input_shape) != 3:
+            raise ValueError(f"{self._describe()}: expects images (H, W, C) per sample, "
+                             f"got input shape {tuple(input_shape)}.")
+
     def _check_grad(self, grad_out):
         """backward() needs a prior forward() and a gradient shaped like its output."""
         name = self._describe()

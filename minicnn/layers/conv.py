@@ -52,9 +52,7 @@ class Conv2D(Layer):
         self.rf_kernel, self.rf_stride = self.kernel_size[0], self.strides[0]
 
     def build(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"{self._describe()}: expects images (H, W, C) per sample, "
-                             f"got input shape {tuple(input_shape)}.")
+        self._expect_images(input_shape)
         kh, kw = self.kernel_size
         c = input_shape[-1]
         self.params["kernel"] = self.kernel_initializer((kh, kw, c, self.filters))

@@ -25,9 +25,7 @@ class MaxPooling2D(Layer):
         self.rf_kernel, self.rf_stride = self.pool_size[0], self.strides[0]
 
     def build(self, input_shape):
-        if len(input_shape) != 3:
-            raise ValueError(f"{self._describe()}: expects images (H, W, C) per sample, "
-                             f"got input shape {tuple(input_shape)}.")
+        self._expect_images(input_shape)
         super().build(input_shape)
 
     def compute_output_shape(self, input_shape):
