@@ -43,3 +43,10 @@ def scale_shift(x2, scale, shift, out):
     xp.multiply(xw, sw, out=ow)
     xp.add(ow, tw, out=ow)
     return out
+
+
+def scale(x2, s, out):
+    """out = x2 * s, per channel, written into ``out`` (same shape as x2)."""
+    xw, sw = widen(x2, s)
+    B.xp().multiply(xw, sw, out=out.reshape(xw.shape))
+    return out

@@ -108,15 +108,18 @@ def col2im(dcols, x_shape, kh, kw, sh, sw):
     return dx
 
 
-def col2im_offsets(d, x_shape, kh, kw, sh, sw):
+def col2im_offsets(d, x_shape, kh, kw, sh, sw, out=None):
     """col2im for gradients laid out by kernel offset: d is (kh*kw, N, H', W', C).
 
     d[a*kw + b] holds the gradient for every patch's (a, b) element; adding it
     onto the (a, b)-shifted grid is a copy with long contiguous runs, unlike
-    the C-float runs of patch-ordered rows.
+    the C-float runs of patch-ordered rows. ``out`` may be the array to fill.
     """
-    xp = B.xp()
-    dx = xp.zeros(x_shape, dtype=d.dtype)
+    if out is None:
+        dx = B.xp().zeros(x_shape, dtype=d.dtype)
+    else:
+        dx = out
+        dx[...] = 0
     _, n, oh, ow, c = d.shape
     for i in range(kh):
         for j in range(kw):

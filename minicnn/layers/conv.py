@@ -13,6 +13,7 @@ keeps the textbook order everywhere.
 from .. import backend as B
 from .. import channels as CH
 from .. import initializers
+from .. import threads as T
 from .. import im2col as I
 from . import activations
 from .base import Layer
@@ -79,26 +80,34 @@ class Conv2D(Layer):
         self._check_input(x)
         n, h, w, c = x.shape
         oh, ow, f = self.output_shape
-        kernel = self.params["kernel"]
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        kmat = self.params["kernel"].reshape(-1, f)                     # (kh*kw*C, F)
+        self._x_shape, self._out_shape = x.shape, (n, oh, ow, f)
         if self._is_pointwise():
-            self._cols = x.reshape(n * h * w, c)                      # (M, C): no im2col needed
+            cols = x                                                    # (N, H, W, C): no im2col
         else:
-            (kh, kw), (sh, sw) = self.kernel_size, self.strides
             xpad = I.pad_input(x, self._pads(h, w))
             self._padded_shape = xpad.shape
             if self.reference:
-                cols = I.im2col_reference(xpad, kh, kw, sh, sw)
+                cols = I.im2col_reference(xpad, kh, kw, sh, sw)        # (N, H', W', kh*kw*C)
             else:
-                cols = I.im2col(xpad, kh, kw, sh, sw,
-                                out=self._workspace("cols", (n, oh, ow, kh * kw * c), x.dtype))
-            self._cols = cols.reshape(n * oh * ow, -1)                  # (M, kh*kw*C)
-        y = self._cols @ kernel.reshape(-1, f)                          # (M, F)
-        if self.use_bias:
-            yw, bw = CH.widen(y, self.params["bias"])
-            yw += bw                                                    # y += bias, per channel
-        y = y.reshape(n, oh, ow, f)                                     # (N, H', W', F)
-        self._x_shape = x.shape
-        self._out_shape = tuple(y.shape)
+                cols = self._workspace("cols", (n, oh, ow, kmat.shape[0]), x.dtype)
+        y = B.xp().empty((n, oh, ow, f), dtype=B.xp().result_type(x, kmat))   # (N, H', W', F)
+
+        def rows(part):  # samples x[part]: im2col, one GEMM, + bias (a thread each, see threads)
+            if not (self.reference or self._is_pointwise()):
+                I.im2col(xpad[part], kh, kw, sh, sw, out=cols[part])
+            yp = y[part].reshape(-1, f)                                 # (M_part, F)
+            B.xp().matmul(cols[part].reshape(yp.shape[0], -1), kmat, out=yp)
+            if self.use_bias:
+                yw, bw = CH.widen(yp, self.params["bias"])
+                yw += bw                                                # y += bias, per channel
+
+        if self.reference:
+            rows(slice(0, n))
+        else:
+            T.run(rows, n, size=cols.size + y.size)
+        self._cols = cols.reshape(n * oh * ow, -1)                      # (M, kh*kw*C)
         return self._activate(y, training)
 
     def backward(self, grad_out):
@@ -106,26 +115,50 @@ class Conv2D(Layer):
         grad_out = self._activation_backward(grad_out)
         f = self.filters
         kernel = self.params["kernel"]
-        g = grad_out.reshape(-1, f)                                     # (M, F)
-        self.grads["kernel"] = (self._cols.T @ g).reshape(kernel.shape)  # (kh, kw, C, F)
-        if self.use_bias:
-            self.grads["bias"] = CH.channel_sum(g)                      # (F,) = sum_rows g
-        if not self.compute_input_grad:
-            return None
-        if self._is_pointwise():
-            return (g @ kernel.reshape(-1, f).T).reshape(self._x_shape)  # (N, H, W, C)
         n, h, w, c = self._x_shape
         oh, ow, _ = self.output_shape
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        g = grad_out.reshape(n, oh * ow, f)                             # (N, H'*W', F)
+        cols = self._cols.reshape(n, oh * ow, -1)                       # (N, H'*W', kh*kw*C)
+        want_dx = self.compute_input_grad
+        if want_dx and not self._is_pointwise():
+            dxpad = B.xp().empty(self._padded_shape, dtype=g.dtype)
+            if not self.reference:
+                per_offset = kernel.reshape(kh * kw, c, f).transpose(0, 2, 1)   # (kh*kw, F, C)
+                d = self._workspace("dcols", (kh * kw, n, oh * ow, c), g.dtype)
+        elif want_dx:
+            dx = B.xp().empty(self._x_shape, dtype=g.dtype)
+
+        def rows(part):  # one thread's samples; returns its share of the kernel/bias gradients
+            gp = g[part].reshape(-1, f)                                 # (M_part, F)
+            dk = cols[part].reshape(gp.shape[0], -1).T @ gp             # (kh*kw*C, F)
+            db = CH.channel_sum(gp) if self.use_bias else None          # (F,)
+            if not want_dx:
+                return dk, db
+            if self._is_pointwise():
+                dx[part] = (gp @ kernel.reshape(-1, f).T).reshape(dx[part].shape)
+            elif self.reference:
+                dcols = gp @ kernel.reshape(-1, f).T                    # (M_part, kh*kw*C)
+                dxpad[part] = I.col2im(dcols.reshape((-1, oh, ow, kh * kw * c)),
+                                       dxpad[part].shape, kh, kw, sh, sw)
+            else:
+                dp = d[:, part]                                         # (kh*kw, N_part, H'*W', C)
+                B.xp().matmul(gp[None], per_offset, out=dp.reshape(kh * kw, -1, c))
+                I.col2im_offsets(dp.reshape(kh * kw, -1, oh, ow, c), dxpad[part].shape,
+                                 kh, kw, sh, sw, out=dxpad[part])
+            return dk, db
+
         if self.reference:
-            dcols = g @ kernel.reshape(-1, f).T                         # (M, kh*kw*C)
-            dxpad = I.col2im(dcols.reshape(n, oh, ow, -1), self._padded_shape, kh, kw, sh, sw)
+            shares = [rows(slice(0, n))]
         else:
-            per_offset = kernel.reshape(kh * kw, c, f).transpose(0, 2, 1)   # (kh*kw, F, C)
-            d = self._workspace("dcols", (kh * kw, g.shape[0], c), g.dtype)
-            B.xp().matmul(g[None], per_offset, out=d)                   # (kh*kw, M, C)
-            dxpad = I.col2im_offsets(d.reshape(kh * kw, n, oh, ow, c), self._padded_shape,
-                                     kh, kw, sh, sw)
+            shares = T.run(rows, n, size=cols.size + g.size)
+        self.grads["kernel"] = sum(dk for dk, _ in shares).reshape(kernel.shape)  # (kh, kw, C, F)
+        if self.use_bias:
+            self.grads["bias"] = sum(db for _, db in shares)            # (F,) = sum_rows g
+        if not want_dx:
+            return None
+        if self._is_pointwise():
+            return dx                                                   # (N, H, W, C)
         (top, _), (left, _) = self._pads(h, w)
         return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
 

@@ -5,6 +5,7 @@ Training: keep each unit with probability p = 1 - rate and scale it by 1/p,
 inference: y = x. The mask comes from the backend's generator (minicnn.seed).
 """
 from .. import backend as B
+from .. import threads as T
 from .base import Layer
 
 
@@ -23,14 +24,24 @@ class Dropout(Layer):
             return x
         xp = B.xp()
         keep = 1.0 - self.rate
-        mask = B.rng().random(x.shape, dtype=x.dtype)              # U[0, 1)
-        kept = mask < keep                                         # True with probability p
-        xp.multiply(kept, x.dtype.type(1.0 / keep), out=mask)      # mask = 0 or 1/p (in place)
+        kept = B.keep_mask(x.shape, keep)                          # True with probability p
+        mask = self._workspace("mask", x.shape, x.dtype)           # kept until backward
+        y = xp.empty_like(x)
+
+        def rows(part):  # a thread's samples (minicnn/threads.py)
+            xp.multiply(kept[part], x.dtype.type(1.0 / keep), out=mask[part])   # 0 or 1/p
+            xp.multiply(x[part], mask[part], out=y[part])
+        T.run(rows, x.shape[0], size=x.size)
         self._scaled_mask = mask
-        return x * mask
+        return y
 
     def backward(self, grad_out):
         self._check_grad(grad_out)
         if self._scaled_mask is None:
             return grad_out
-        return grad_out * self._scaled_mask
+        dx = B.xp().empty_like(grad_out)
+
+        def rows(part):
+            B.xp().multiply(grad_out[part], self._scaled_mask[part], out=dx[part])
+        T.run(rows, dx.shape[0], size=dx.size)
+        return dx

@@ -10,6 +10,7 @@ Inference uses moving_mean and moving_variance instead, updated in training as
 from .. import backend as B
 from .. import channels as CH
 from .. import initializers
+from .. import threads as T
 from .base import Layer
 
 
@@ -98,7 +99,9 @@ class BatchNormalization(Layer):
     # ---- the fast version: same maths, fewer passes over memory ---------------
     # y = xc * (gamma * inv_std) + beta with xc = x - mean; backward keeps xc
     # (not x_hat = xc * inv_std) and folds every per-channel factor into one
-    # scale, so each full-size array is touched as few times as possible.
+    # scale, so each full-size array is touched as few times as possible. Each
+    # pass runs on parts of the rows in parallel (minicnn/threads.py); sums over
+    # rows add the parts' sums.
     def _forward_fast(self, x, training):
         xp = B.xp()
         c = x.shape[-1]
@@ -106,11 +109,14 @@ class BatchNormalization(Layer):
         m = x2.shape[0]
         if training:
             self._check_batch(x2, x)
-            mean = CH.channel_sum(x2) * (1.0 / m)               # (C,)
+            mean = _sum_rows(lambda r: CH.channel_sum(x2[r]), x2) * (1.0 / m)    # (C,)
             xc = self._workspace("xc", x2.shape, x2.dtype)     # kept until backward
-            xw, mw = CH.widen(x2, mean)
-            xp.subtract(xw, mw, out=xc.reshape(xw.shape))       # xc = x - mean
-            var = CH.channel_dot(xc, xc) * (1.0 / m)            # (C,) biased
+
+            def center(r):                                      # xc = x - mean; sum(xc^2)
+                xw, mw = CH.widen(x2[r], mean)
+                xp.subtract(xw, mw, out=xc[r].reshape(xw.shape))
+                return CH.channel_dot(xc[r], xc[r])
+            var = _sum_rows(center, x2) * (1.0 / m)              # (C,) biased
             self._update_moving(mean, var, m)
         else:
             mean, var = self.state["moving_mean"], self.state["moving_variance"]
@@ -118,10 +124,9 @@ class BatchNormalization(Layer):
         inv_std = 1.0 / xp.sqrt(var + self.epsilon)
         scale = self.params["gamma"] * inv_std
         y = xp.empty_like(x2)
-        if training:
-            CH.scale_shift(xc, scale, self.params["beta"], out=y)
-        else:
-            CH.scale_shift(x2, scale, self.params["beta"] - mean * scale, out=y)
+        src, shift = (xc, self.params["beta"]) if training else \
+            (x2, self.params["beta"] - mean * scale)
+        _each_rows(lambda r: CH.scale_shift(src[r], scale, shift, out=y[r]), x2)
         self._xc, self._inv_std = xc, inv_std
         self._x2, self._mean = x2, mean
         return y.reshape(x.shape)
@@ -132,21 +137,41 @@ class BatchNormalization(Layer):
         g = grad_out.reshape(-1, c)                             # (M, C)
         xc, inv_std = self._xc, self._inv_std
         gamma = self.params["gamma"]
-        dbeta = CH.channel_sum(g)                               # (C,)
         a = gamma * inv_std                                     # dL/dx = a*g - (xc*c_ + b)
+        dx = xp.empty_like(g)
         if not self._training:                                  # x_hat = (x - moving_mean) * inv_std
-            dgamma = (CH.channel_dot(g, self._x2) - self._mean * dbeta) * inv_std
+            x2 = self._x2
+            sums = _sum_rows(lambda r: xp.stack([CH.channel_sum(g[r]),
+                                               CH.channel_dot(g[r], x2[r])]), g)
+            dbeta, gx = sums[0], sums[1]                        # (C,) each
+            dgamma = (gx - self._mean * dbeta) * inv_std
             self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
-            dx = xp.empty_like(g)
-            return CH.scale_shift(g, a, xp.zeros_like(a), out=dx).reshape(grad_out.shape)
-        dgamma = CH.channel_dot(g, xc) * inv_std                # (C,)  = sum(g * x_hat)
+            _each_rows(lambda r: CH.scale(g[r], a, out=dx[r]), g)
+            return dx.reshape(grad_out.shape)
+        sums = _sum_rows(lambda r: xp.stack([CH.channel_sum(g[r]),
+                                           CH.channel_dot(g[r], xc[r])]), g)
+        dbeta, gxc = sums[0], sums[1]                           # (C,) each
+        dgamma = gxc * inv_std                                  # (C,)  = sum(g * x_hat)
         self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
         m = g.shape[0]
         c_ = a * inv_std * dgamma * (1.0 / m)
         b = a * dbeta * (1.0 / m)
-        dx = xp.empty_like(g)
         tmp = self._workspace("tmp", g.shape, g.dtype)
-        CH.scale_shift(g, a, -b, out=dx)                        # a*g - b
-        CH.scale_shift(xc, c_, xp.zeros_like(c_), out=tmp)      # xc * c_
-        dx -= tmp
+
+        def rows(r):
+            CH.scale_shift(g[r], a, -b, out=dx[r])              # a*g - b
+            CH.scale(xc[r], c_, out=tmp[r])                     # xc * c_
+            dx[r] -= tmp[r]
+        _each_rows(rows, g)
         return dx.reshape(grad_out.shape)
+
+
+def _sum_rows(fn, a2):
+    """Sum of fn(rows) over parts of the rows of the (M, C) array a2, computed in parallel."""
+    shares = T.run(fn, a2.shape[0], size=a2.size, align=64)
+    return shares[0] if len(shares) == 1 else sum(shares[1:], shares[0])
+
+
+def _each_rows(fn, a2):
+    """fn(rows) over parts of the rows of a2, in parallel; fn writes its rows of an output."""
+    T.run(fn, a2.shape[0], size=a2.size, align=64)

@@ -8,6 +8,7 @@ splitting or copying the gradient over ties would be wrong.
 """
 from .. import backend as B
 from .. import im2col as I
+from .. import threads as T
 from .base import Layer
 from .conv import _pair
 
@@ -85,18 +86,27 @@ class MaxPooling2D(Layer):
 
     def _forward_2x2(self, x):
         xp = B.xp()
-        a, b, c, d = self._corners(x)
-        y = xp.maximum(xp.maximum(a, b), xp.maximum(c, d))        # (N, H/2, W/2, C)
+        n, h, w, c = x.shape
+        y = xp.empty((n, h // 2, w // 2, c), dtype=x.dtype)       # (N, H/2, W/2, C)
+
+        def rows(part):  # a thread's samples (minicnn/threads.py)
+            a, b, c, d = self._corners(x[part])
+            xp.maximum(xp.maximum(a, b), xp.maximum(c, d), out=y[part])
+        T.run(rows, n, size=x.size)
         self._x, self._y, self._x_shape = x, y, x.shape
         self._out_shape = tuple(y.shape)
         return y
 
     def _backward_2x2(self, grad_out):
         xp = B.xp()
-        dx = xp.zeros(self._x_shape, dtype=grad_out.dtype)
-        taken = xp.zeros(grad_out.shape, dtype=bool)             # window already served?
-        for corner, d_corner in zip(self._corners(self._x), self._corners(dx)):
-            first = (corner == self._y) & ~taken                  # first maximum in row-major order
-            xp.multiply(grad_out, first, out=d_corner)
-            taken |= first
+        dx = xp.empty(self._x_shape, dtype=grad_out.dtype)
+
+        def rows(part):
+            y, g = self._y[part], grad_out[part]
+            taken = xp.zeros(g.shape, dtype=bool)                # window already served?
+            for corner, d_corner in zip(self._corners(self._x[part]), self._corners(dx[part])):
+                first = (corner == y) & ~taken                    # first maximum in row-major order
+                xp.multiply(g, first, out=d_corner)
+                taken |= first
+        T.run(rows, dx.shape[0], size=dx.size)
         return dx
