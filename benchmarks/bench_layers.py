@@ -78,8 +78,8 @@ def print_table(rows, step_s, args, info, threads):
     total = sum(r["forward_s"] + r["backward_s"] for r in rows)
     where = info.get("gpu") or info["cpu"]
     print(f"\n{args.model}: batch {args.batch_size}, float32, {info['backend']} ({where}), "
-          f"{'reference paths, ' if args.reference else ''}BLAS threads "
-          f"{threads['blas_threads']}, median of {args.repeats}")
+          f"{'reference paths, ' if args.reference else ''}{threads['threads']} thread(s) "
+          f"({threads['blas']}), median of {args.repeats}")
     head = (f"{'layer':<24} {'type':<20} {'output shape':<20} {'fwd ms':>9} {'bwd ms':>9} "
             f"{'share':>7}")
     print(head)

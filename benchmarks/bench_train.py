@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402  host side: synthetic data, medians
 
 import minicnn  # noqa: E402
 from minicnn import backend as B  # noqa: E402
+from minicnn import threads as T  # noqa: E402
 from minicnn.layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout,  # noqa: E402
                             Flatten, MaxPooling2D, ReLU, Softmax)
 from minicnn.optimizers import SGD, Adam  # noqa: E402
@@ -152,6 +153,7 @@ def flops_per_image(macs):
 def gemm_gflops(n=2048, runs=5):
     """float32 rate of the backend's matmul on two n x n matrices: median of ``runs``."""
     xp = B.xp()
+    T._blas.release()                   # the machine's peak: BLAS with all of its own threads
     rng = np.random.default_rng(0)
     a = B.to_device(rng.standard_normal((n, n), dtype=np.float32))
     b = B.to_device(rng.standard_normal((n, n), dtype=np.float32))
@@ -162,43 +164,20 @@ def gemm_gflops(n=2048, runs=5):
 
 
 # ---- threads ----------------------------------------------------------------
-_LIMITER = None  # keeps threadpoolctl's limit in force for the whole run
-
-
 def configure_threads(requested):
-    """Limit the BLAS threads to ``requested`` (None: leave as is); report what is in force.
+    """Use ``requested`` threads in minicnn (None: its default, one per core); report them.
 
-    Uses threadpoolctl where importable. Without it the thread count of NumPy's
-    BLAS can only be chosen before Python starts, through OPENBLAS_NUM_THREADS /
-    OMP_NUM_THREADS / MKL_NUM_THREADS; --threads N is then only accepted when
-    those already say N.
+    minicnn splits each batch into one part per thread (minicnn/threads.py) and
+    then holds NumPy's OpenBLAS at one thread per call; torch gets the same count.
     """
-    global _LIMITER
-    try:
-        import threadpoolctl
-    except ImportError:
-        threadpoolctl = None
-    if threadpoolctl is not None:
-        if requested:
-            _LIMITER = threadpoolctl.threadpool_limits(limits=requested, user_api="blas")
-        blas = [p for p in threadpoolctl.threadpool_info() if p.get("user_api") == "blas"]
-        count = max((p["num_threads"] for p in blas), default=None)
-        return {"requested": requested, "blas_threads": count, "source": "threadpoolctl",
-                "blas": sorted({f"{p.get('internal_api')} {p.get('version')}" for p in blas})}
-    env = {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS")
-           if os.environ.get(k)}
-    said = next(iter(env.values()), None)
-    if requested and said != str(requested):
-        raise SystemExit(
-            f"error: --threads {requested} needs threadpoolctl (pip install threadpoolctl), or the "
-            f"BLAS thread count set before Python starts, e.g.\n  OPENBLAS_NUM_THREADS={requested} "
-            f"OMP_NUM_THREADS={requested} MKL_NUM_THREADS={requested} python {' '.join(sys.argv)}")
-    if said is not None:
-        return {"requested": requested, "blas_threads": int(said), "source": f"environment {env}"}
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"requested": requested, "blas_threads": count,
-            "source": "assumed: BLAS default of one thread per available core (install "
-                      "threadpoolctl to read it)"}
+    if requested:
+        T.set_threads(requested)
+    n = T.get_threads() if B.get_backend() == "numpy" else 1
+    if n > 1 and T._blas.found():
+        blas = "OpenBLAS held at 1 thread per call"
+    else:
+        blas = "NumPy's BLAS at its own thread count"
+    return {"requested": requested, "threads": n, "blas": blas}
 
 
 # ---- minicnn timings --------------------------------------------------------
@@ -376,8 +355,8 @@ def torch_device(torch, wanted):
 # ---- report -----------------------------------------------------------------
 def print_report(results, gemm, threads, info, torch_info):
     where = info.get("gpu") or info["cpu"]
-    print(f"\nminicnn on {info['backend']} ({where}), float32, BLAS threads "
-          f"{threads['blas_threads']} ({threads['source']})")
+    print(f"\nminicnn on {info['backend']} ({where}), float32, {threads['threads']} "
+          f"thread(s) ({threads['blas']})")
     print(f"float32 GEMM {gemm['n']}x{gemm['n']} ({gemm['module']}.matmul, median of "
           f"{gemm['runs']}): {gemm['gflops']:.1f} GFLOP/s\n")
     head = (f"{'model':<17} {'batch':>5} {'MFLOP/img':>9} {'train img/s':>12} {'GFLOP/s':>8} "
@@ -421,7 +400,7 @@ def main(argv=None):
     p.add_argument("--infer-images", type=int, default=10000,
                    help="images per timed inference run")
     p.add_argument("--threads", type=int, default=None,
-                   help="BLAS (and torch) threads; default: leave as is")
+                   help="minicnn (and torch) threads; default: one per core")
     p.add_argument("--compare", choices=["torch"], default=None,
                    help="also time the same architectures in PyTorch (optional)")
     p.add_argument("--torch-device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -448,7 +427,7 @@ def main(argv=None):
     torch_info = None
     if torch is not None:
         dev = torch_device(torch, args.torch_device)
-        torch.set_num_threads(args.threads or threads["blas_threads"] or os.cpu_count())
+        torch.set_num_threads(args.threads or threads["threads"])
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
         torch_info = {"version": torch.__version__, "device": str(dev),

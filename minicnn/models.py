@@ -22,7 +22,7 @@ import numpy as np  # host side: data checks, weights files
 
 from . import backend as B
 from . import callbacks as C
-from . import losses, optimizers
+from . import losses, memory, optimizers
 from .layers.activations import Activation, Softmax
 
 
@@ -182,6 +182,8 @@ class Sequential:
         x = B.to_device(x, dtype=B.floatx())
         if not bool(B.to_host(B.xp().isfinite(x).all())):
             raise ValueError(f"{where}: x contains NaN or inf values; clean the data first.")
+        if B.get_backend() == "numpy":
+            memory.keep_freed_memory()          # batches reuse freed arrays (minicnn/memory.py)
         return x
 
     def _check_y(self, y, n, where):

@@ -136,7 +136,7 @@ class Conv2D(Layer):
             if not want_dx:
                 return dk, db
             if self._is_pointwise():
-                dx[part] = (gp @ kernel.reshape(-1, f).T).reshape(dx[part].shape)
+                B.xp().matmul(gp, kernel.reshape(-1, f).T, out=dx[part].reshape(-1, c))
             elif self.reference:
                 dcols = gp @ kernel.reshape(-1, f).T                    # (M_part, kh*kw*C)
                 dxpad[part] = I.col2im(dcols.reshape((-1, oh, ow, kh * kw * c)),
