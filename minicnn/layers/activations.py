@@ -18,15 +18,20 @@ class ReLU(Layer):
         self._out_shape = tuple(y.shape)
         return y
 
-    def forward_inplace(self, x):
-        """Same as forward, overwriting x, for callers that own x (Conv2D, Dense)."""
-        def rows(part):
-            B.xp().maximum(x[part], 0, out=x[part])
-        T.run(rows, x.shape[0], size=x.size)                   # see minicnn/threads.py
-        y = x
-        self._y = y
-        self._out_shape = tuple(y.shape)
-        return y
+    def forward_inplace(self, x, rows_done=False):
+        """Same as forward, overwriting x, for callers that own x (Conv2D, Dense).
+
+        rows_done: the caller has already run apply_rows on every part of x.
+        """
+        if not rows_done:
+            T.run(lambda part: self.apply_rows(x, part), x.shape[0], size=x.size)
+        self._y = x
+        self._out_shape = tuple(x.shape)
+        return x
+
+    def apply_rows(self, x, part):
+        """max(x, 0) in place on the samples x[part] (one thread's part, see minicnn/threads.py)."""
+        B.xp().maximum(x[part], 0, out=x[part])
 
     def backward(self, grad_out):
         self._check_grad(grad_out)
@@ -34,10 +39,12 @@ class ReLU(Layer):
 
     def backward_into(self, grad_out, out):
         """Same as backward, written into ``out`` (a caller's scratch buffer)."""
-        def rows(part):
-            B.xp().multiply(grad_out[part], self._y[part] > 0, out=out[part])
-        T.run(rows, out.shape[0], size=out.size)
+        T.run(lambda part: self.backward_rows(grad_out, out, part), out.shape[0], size=out.size)
         return out
+
+    def backward_rows(self, grad_out, out, part):
+        """backward_into for the samples [part] only."""
+        B.xp().multiply(grad_out[part], self._y[part] > 0, out=out[part])
 
 
 class Softmax(Layer):

@@ -104,20 +104,29 @@ class Layer:
 
     # Conv2D and Dense run their activation on their own fresh output, so a
     # ReLU can work in place there and its backward can use a scratch buffer.
-    def _activate(self, y, training):
+    # rows_done / by_rows: Conv2D runs the ReLU inside each thread's part itself.
+    def _activate(self, y, training, rows_done=False):
         if self.activation is None:
             return y
         if hasattr(self.activation, "forward_inplace"):
             self.activation._check_input(y)
-            return self.activation.forward_inplace(y)
+            return self.activation.forward_inplace(y, rows_done)
         return self.activation.forward(y, training)
 
-    def _activation_backward(self, grad_out):
+    def _relu_by_rows(self):
+        """True when the activation is one that Conv2D may apply part by part (ReLU)."""
+        return hasattr(self.activation, "apply_rows")
+
+    def _activation_backward(self, grad_out, by_rows=False):
+        """dL/d(pre-activation). by_rows: return the empty scratch buffer instead, for
+        the caller to fill part by part with activation.backward_rows."""
         if self.activation is None:
             return grad_out
         if hasattr(self.activation, "backward_into"):
             self.activation._check_grad(grad_out)
             out = self._workspace("grad_act", grad_out.shape, grad_out.dtype)
+            if by_rows:
+                return out
             return self.activation.backward_into(grad_out, out)
         return self.activation.backward(grad_out)
 

@@ -93,8 +93,9 @@ class Conv2D(Layer):
             else:
                 cols = self._workspace("cols", (n, oh, ow, kmat.shape[0]), x.dtype)
         y = B.xp().empty((n, oh, ow, f), dtype=B.xp().result_type(x, kmat))   # (N, H', W', F)
+        relu_in_rows = self._relu_by_rows() and not self.reference
 
-        def rows(part):  # samples x[part]: im2col, one GEMM, + bias (a thread each, see threads)
+        def rows(part):  # samples x[part]: im2col, GEMM, bias, ReLU (a thread each, see threads)
             if not (self.reference or self._is_pointwise()):
                 I.im2col(xpad[part], kh, kw, sh, sw, out=cols[part])
             yp = y[part].reshape(-1, f)                                 # (M_part, F)
@@ -102,23 +103,26 @@ class Conv2D(Layer):
             if self.use_bias:
                 yw, bw = CH.widen(yp, self.params["bias"])
                 yw += bw                                                # y += bias, per channel
+            if relu_in_rows:
+                self.activation.apply_rows(y, part)                     # y = max(y, 0)
 
         if self.reference:
             rows(slice(0, n))
         else:
             T.run(rows, n, size=cols.size + y.size)
         self._cols = cols.reshape(n * oh * ow, -1)                      # (M, kh*kw*C)
-        return self._activate(y, training)
+        return self._activate(y, training, rows_done=relu_in_rows)
 
     def backward(self, grad_out):
         self._check_grad(grad_out)
-        grad_out = self._activation_backward(grad_out)
+        relu_in_rows = self._relu_by_rows() and not self.reference
+        g_act = self._activation_backward(grad_out, by_rows=relu_in_rows)  # dL/d(pre-ReLU)
         f = self.filters
         kernel = self.params["kernel"]
         n, h, w, c = self._x_shape
         oh, ow, _ = self.output_shape
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        g = grad_out.reshape(n, oh * ow, f)                             # (N, H'*W', F)
+        g = g_act.reshape(n, oh * ow, f)                                # (N, H'*W', F)
         cols = self._cols.reshape(n, oh * ow, -1)                       # (N, H'*W', kh*kw*C)
         want_dx = self.compute_input_grad
         if want_dx and not self._is_pointwise():
@@ -130,6 +134,8 @@ class Conv2D(Layer):
             dx = B.xp().empty(self._x_shape, dtype=g.dtype)
 
         def rows(part):  # one thread's samples; returns its share of the kernel/bias gradients
+            if relu_in_rows:
+                self.activation.backward_rows(grad_out, g_act, part)    # g = grad_out * [y > 0]
             gp = g[part].reshape(-1, f)                                 # (M_part, F)
             dk = cols[part].reshape(gp.shape[0], -1).T @ gp             # (kh*kw*C, F)
             db = CH.channel_sum(gp) if self.use_bias else None          # (F,)
