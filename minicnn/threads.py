@@ -10,17 +10,19 @@ thread, each part going through the layer's whole chain of operations
     y[part] = f(x[part])   for every part at once, then join.
 
 NumPy and BLAS release Python's lock while they compute, so the parts really
-run at the same time. From the first such section on, NumPy's OpenBLAS is
-told to use one thread per call, so its threads do not fight ours for the
-cores (an idle OpenBLAS thread spins for a while before it sleeps, so putting
-it back after every section costs more than it saves); ``set_threads(1)`` gives
-OpenBLAS its own thread count back. Row-wise results are the same for any number of threads;
-sums over rows (a kernel's gradient, batch-norm statistics) add the parts' sums,
-so they change in the last bits with the thread count, and are repeatable for
-a given count.
+run at the same time (Python code inside a part does not: keep parts to a few
+big operations). From the first such section on, NumPy's OpenBLAS is told to
+use one thread per call, so its threads do not fight ours for the cores (an
+idle OpenBLAS thread spins for a while before it sleeps, so handing the cores
+back after every section costs more than it saves); ``set_threads(1)`` gives
+OpenBLAS its own thread count back. Row-wise results are the same for any
+number of threads; sums over rows (a kernel's gradient, batch-norm
+statistics) add the parts' sums, so they change in the last bits with the
+thread count, and are repeatable for a given count.
 
-The thread count and its worker pool are this module's only state. The
-reference paths (``reference=True``) and the CuPy backend never use it.
+The thread count, its worker pool and OpenBLAS's saved count are this
+module's only state. The CuPy backend never splits, and the layers' reference
+paths (``reference=True``) keep their own arithmetic on the calling thread.
 """
 import ctypes
 import os
