@@ -13,7 +13,7 @@ Two versions of each are kept: ``im2col_reference`` (a readable loop over
 the kh*kw kernel offsets) and ``im2col`` (one strided view, one copy; for rows
 narrower than 8 floats, such as a 1-channel image's, the offset loop), and ``col2im``
 (adds patch-ordered rows back) and ``col2im_offsets`` (adds one contiguous
-(N, H', W', C) block per kernel offset, much faster on NumPy). The tests
+(N, H', W', C) block per kernel offset, each computed on demand; much faster on NumPy). The tests
 check that each pair agrees.
 """
 from . import backend as B
@@ -113,20 +113,20 @@ def col2im(dcols, x_shape, kh, kw, sh, sw):
     return dx
 
 
-def col2im_offsets(d, x_shape, kh, kw, sh, sw, out=None):
-    """col2im for gradients laid out by kernel offset: d is (kh*kw, N, H', W', C).
+def col2im_offsets(block, x_shape, kh, kw, sh, sw, out=None):
+    """col2im for a gradient delivered one kernel offset at a time.
 
-    d[a*kw + b] holds the gradient for every patch's (a, b) element; adding it
-    onto the (a, b)-shifted grid is a copy with long contiguous runs, unlike
-    the C-float runs of patch-ordered rows. ``out`` may be the array to fill.
+    block(k) returns the (N, H', W', C) gradient of every patch's element at
+    kernel offset k = a*kw + b; it is added onto the (a, b)-shifted grid in
+    long contiguous runs, unlike the C-float runs of patch-ordered rows.
+    Conv2D computes each block (a small GEMM) just before it is added, while
+    it is still in cache. ``out`` may be the array to fill.
     """
-    if out is None:
-        dx = B.xp().zeros(x_shape, dtype=d.dtype)
-    else:
-        dx = out
-        dx[...] = 0
-    _, n, oh, ow, c = d.shape
+    n, h, w, c = x_shape
+    oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
+    dx = B.xp().zeros(x_shape, dtype=B.floatx()) if out is None else out
+    dx[...] = 0
     for i in range(kh):
         for j in range(kw):
-            dx[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += d[i * kw + j]
+            dx[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += block(i * kw + j)
     return dx

@@ -129,7 +129,7 @@ class Conv2D(Layer):
             dxpad = B.xp().empty(self._padded_shape, dtype=g.dtype)
             if not self.reference:
                 per_offset = kernel.reshape(kh * kw, c, f).transpose(0, 2, 1)   # (kh*kw, F, C)
-                d = self._workspace("dcols", (kh * kw, n, oh * ow, c), g.dtype)
+                d = self._workspace("dcols", (n, oh * ow, c), g.dtype)
         elif want_dx:
             dx = B.xp().empty(self._x_shape, dtype=g.dtype)
 
@@ -148,10 +148,12 @@ class Conv2D(Layer):
                 dxpad[part] = I.col2im(dcols.reshape((-1, oh, ow, kh * kw * c)),
                                        dxpad[part].shape, kh, kw, sh, sw)
             else:
-                dp = d[:, part]                                         # (kh*kw, N_part, H'*W', C)
-                B.xp().matmul(gp[None], per_offset, out=dp.reshape(kh * kw, -1, c))
-                I.col2im_offsets(dp.reshape(kh * kw, -1, oh, ow, c), dxpad[part].shape,
-                                 kh, kw, sh, sw, out=dxpad[part])
+                block = d[part]                                         # (N_part, H'*W', C)
+
+                def offset_grad(k):  # dL/dcols for kernel offset k: g @ kernel[k]^T
+                    B.xp().matmul(gp, per_offset[k], out=block.reshape(-1, c))
+                    return block.reshape(-1, oh, ow, c)                 # (N_part, H', W', C)
+                I.col2im_offsets(offset_grad, dxpad[part].shape, kh, kw, sh, sw, out=dxpad[part])
             return dk, db
 
         if self.reference:
