@@ -90,8 +90,9 @@ class MaxPooling2D(Layer):
         y = xp.empty((n, h // 2, w // 2, c), dtype=x.dtype)       # (N, H/2, W/2, C)
 
         def rows(part):  # a thread's samples (minicnn/threads.py)
-            a, b, c, d = self._corners(x[part])
-            xp.maximum(xp.maximum(a, b), xp.maximum(c, d), out=y[part])
+            top_left, top_right, bottom_left, bottom_right = self._corners(x[part])
+            xp.maximum(xp.maximum(top_left, top_right), xp.maximum(bottom_left, bottom_right),
+                       out=y[part])
         T.run(rows, n, size=x.size)
         self._x, self._y, self._x_shape = x, y, x.shape
         self._out_shape = tuple(y.shape)
