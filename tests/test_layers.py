@@ -242,6 +242,20 @@ def test_dropout_same_seed_same_mask():
     np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.999])
+def test_keep_mask_rate_shape_and_independence(keep):
+    from minicnn import backend as B
+    minicnn.seed(2)
+    kept = B.keep_mask((301, 7, 13), keep)                  # size not a multiple of 4 draws
+    assert kept.shape == (301, 7, 13) and kept.dtype == bool
+    n = kept.size
+    assert abs(kept.mean() - keep) < 4 * np.sqrt(keep * (1 - keep) / n) + 2 ** -16
+    flat = kept.ravel()[: n - n % 4].reshape(-1, 4)         # the four units of one 64-bit draw
+    for i in range(3):                                       # are independent of each other
+        both = (flat[:, i] & flat[:, i + 1]).mean()
+        assert abs(both - keep ** 2) < 4 * np.sqrt(keep ** 2 * (1 - keep ** 2) / len(flat))
+
+
 def test_dropout_gradcheck_fixed_mask():
     errors = gradcheck(L.Dropout(0.4), rand(3, 4, 4, 2), seed=3)
     assert errors["input"] < TOL
