@@ -24,6 +24,9 @@ from . import backend as B
 from . import callbacks as C
 from . import losses, memory, optimizers
 from .layers.activations import Activation, Softmax
+from .layers.conv import Conv2D
+from .layers.dropout import Dropout
+from .layers.normalization import BatchNormalization
 
 
 class Sequential:
@@ -231,6 +234,29 @@ class Sequential:
             x = layer.forward(x, training=training)
         return x
 
+    @staticmethod
+    def _folded_for_inference(layers):
+        """``layers`` for inference, each BatchNormalization folded into the Conv2D after it.
+
+        In inference a batch norm is x * scale + shift per channel, and a
+        Dropout is the identity; a Conv2D without padding that follows can take
+        the affine into its kernel and bias (Conv2D.with_input_affine), which
+        saves the batch norm's passes over memory. Anything else is kept as is.
+        """
+        out, i = [], 0
+        while i < len(layers):
+            layer, j = layers[i], i + 1
+            while j < len(layers) and isinstance(layers[j], Dropout):
+                j += 1
+            if (isinstance(layer, BatchNormalization) and j < len(layers)
+                    and isinstance(layers[j], Conv2D) and layers[j].takes_affine_input()):
+                out.append(layers[j].with_input_affine(*layer.inference_affine()))
+                i = j + 1
+            else:
+                out.append(layer)
+                i += 1
+        return out
+
     def _train_step(self, xb, tb, lb):
         """One optimiser step; returns (summed loss, correct count) as device scalars."""
         logits = self._forward(xb, True, self._logit_layers())
@@ -256,8 +282,9 @@ class Sequential:
         """(mean loss, accuracy) over already-checked device data, inference mode."""
         loss_sum = correct = 0.0
         n = x.shape[0]
+        layers = self._folded_for_inference(self._logit_layers())
         for i in range(0, n, batch_size):
-            logits = self._forward(x[i:i + batch_size], False, self._logit_layers())
+            logits = self._forward(x[i:i + batch_size], False, layers)
             loss_sum = loss_sum + self.loss.forward(logits, t[i:i + batch_size], validate=False) \
                 * logits.shape[0]
             correct = correct + (logits.argmax(axis=1) == lab[i:i + batch_size]).sum()
@@ -279,7 +306,8 @@ class Sequential:
         """Model outputs (probabilities for a softmax model), as a host numpy array."""
         self._check_batch_size(batch_size, "predict")
         x = self._check_x(x, "predict")
-        outs = [self._forward(x[i:i + batch_size], False, self.layers)
+        layers = self._folded_for_inference(self.layers)
+        outs = [self._forward(x[i:i + batch_size], False, layers)
                 for i in range(0, x.shape[0], batch_size)]
         return B.to_host(B.xp().concatenate(outs, axis=0))
 

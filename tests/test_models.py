@@ -193,6 +193,59 @@ def test_predict_returns_probabilities_for_an_assignment_model(a4):
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
 
 
+# ---- batch norm folded into the next conv for inference -------------------------
+def randomize_batch_norms(model, seed):
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        if isinstance(layer, BatchNormalization):
+            c = layer.params["gamma"].shape[0]
+            layer.params["gamma"][...] = rng.uniform(0.5, 2.0, c)
+            layer.params["beta"][...] = rng.normal(0, 0.5, c)
+            layer.state["moving_mean"][...] = rng.normal(0, 1, c)
+            layer.state["moving_variance"][...] = rng.uniform(0.2, 3.0, c)
+
+
+def layer_by_layer(model, x):
+    for layer in model.layers:
+        x = layer.forward(x, training=False)
+    return x
+
+
+def test_predict_folds_batch_norms_and_matches_the_layers(a4):
+    minicnn.seed(4)
+    model = a4.go_crazy()
+    model.build()
+    randomize_batch_norms(model, 0)
+    x = np.random.default_rng(1).random((9, 28, 28, 1)).astype("float32")
+    folded = Sequential._folded_for_inference(model.layers)
+    kinds = [type(layer).__name__ for layer in folded]
+    assert "BatchNormalization" not in kinds and "Dropout" not in kinds   # all six folded
+    assert len(folded) == len(model.layers) - 6 - 6
+    np.testing.assert_allclose(model.predict(x, batch_size=4), layer_by_layer(model, x),
+                               rtol=1e-4, atol=1e-6)
+    model.compile("categorical_crossentropy", "sgd")
+    y = np.arange(9) % 10
+    probs = layer_by_layer(model, x)
+    assert model.evaluate(x, y)[0] == pytest.approx(cross_entropy(probs, y), rel=1e-4)
+
+
+def test_batch_norm_is_not_folded_across_padding_or_pooling():
+    layers = [Conv2D(4, 3, input_shape=(8, 8, 1)), BatchNormalization(),
+              Conv2D(4, 3, padding="same"), BatchNormalization(), MaxPooling2D(2),
+              Conv2D(3, 1), BatchNormalization(), Dropout(0.3), Conv2D(2, 2), Flatten()]
+    model = Sequential(layers)
+    model.build()
+    randomize_batch_norms(model, 1)
+    folded = Sequential._folded_for_inference(model.layers)
+    assert folded[1] is layers[1] and folded[3] is layers[3]   # "same" padding; then pooling
+    assert folded[6] is not layers[8] and isinstance(folded[6], Conv2D)   # BN, Dropout, conv
+    assert len(folded) == len(layers) - 2
+    x = np.random.default_rng(2).random((3, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(model.predict(x), layer_by_layer(model, x), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="padding"):
+        layers[2].with_input_affine(*layers[1].inference_affine())
+
+
 # ---- training mode versus inference mode ----------------------------------------
 def test_dropout_and_bn_only_act_in_training():
     minicnn.seed(3)

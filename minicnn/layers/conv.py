@@ -171,6 +171,30 @@ class Conv2D(Layer):
         return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
 
 
+    def takes_affine_input(self):
+        """True if with_input_affine applies: no padding, so every window sees real inputs."""
+        return self.built and self._pads(*self.input_shape[:2]) == ((0, 0), (0, 0))
+
+    def with_input_affine(self, scale, shift):
+        """A Conv2D that computes on x what this one computes on x * scale + shift.
+
+        scale and shift are (C,) per input channel (an inference-mode batch
+        norm before this layer). With no padding every window holds real
+        inputs, so conv(x*s + t) = conv_{kernel*s}(x) + sum_{a,b,c} kernel[a,b,c,:]*t[c].
+        """
+        if not self.takes_affine_input():
+            raise ValueError(f"{self._describe()}: cannot absorb an affine input with padding.")
+        kernel = self.params["kernel"]
+        bias = self.params["bias"] if self.use_bias else B.xp().zeros(self.filters, kernel.dtype)
+        twin = Conv2D(self.filters, self.kernel_size, self.strides, self.padding,
+                      activation=None if self.activation is None else type(self.activation)(),
+                      name=self.name, reference=self.reference)
+        twin.build(self.input_shape)
+        twin.params["kernel"] = kernel * scale[:, None]                 # (kh, kw, C, F)
+        twin.params["bias"] = bias + (kernel * shift[:, None]).sum(axis=(0, 1, 2))   # (F,)
+        return twin
+
+
 class Convolution2D(Conv2D):
     """Conv2D under its Keras 1 name, which also takes the legacy kernel form.
 

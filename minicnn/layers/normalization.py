@@ -48,6 +48,12 @@ class BatchNormalization(Layer):
             return self._backward_reference(grad_out)
         return self._backward_fast(grad_out)
 
+    def inference_affine(self):
+        """(scale, shift), (C,) each: in inference this layer computes x * scale + shift."""
+        xp = B.xp()
+        scale = self.params["gamma"] / xp.sqrt(self.state["moving_variance"] + self.epsilon)
+        return scale, self.params["beta"] - self.state["moving_mean"] * scale
+
     def _update_moving(self, mean, var, m):
         mom = self.momentum
         mm, mv = self.state["moving_mean"], self.state["moving_variance"]
