@@ -6,7 +6,8 @@ For each model of examples/assignment4.py, at its own batch size and float32:
              backward, optimizer step) through Sequential._train_step, on data
              moved to the device beforehand, so no host transfer is timed;
   inference  a forward pass in inference mode over --infer-images images, in
-             batches of the model's batch size, again on device data.
+             batches of the model's batch size, again on device data, through
+             the layers predict() runs (batch norms folded into the next conv).
 
 Each figure is the median of --repeats timed runs, after --warmup untimed steps;
 on CuPy the device is synchronised before every clock reading. Achieved GFLOP/s
@@ -194,7 +195,7 @@ def time_minicnn(model, batch_size, steps, repeats, warmup, infer_images, seed):
 
     infer = device_batches(model, batch_size, -(-infer_images // batch_size), seed + 1)
     x = B.xp().concatenate([b[0] for b in infer])[:infer_images]
-    layers = model.layers
+    layers = model._folded_for_inference(model.layers)    # as predict() runs them
 
     def predict(n):
         for i in range(0, n, batch_size):
