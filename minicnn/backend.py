@@ -114,20 +114,41 @@ def rng():
 
 
 def keep_mask(shape, keep):
-    """Boolean array of ``shape`` whose entries are True with probability ``keep`` (dropout).
+    """Boolean array of ``shape`` whose entries are True with probability ``keep`` (dropout)."""
+    return keep_mask_rows(shape, keep)(slice(None))
 
-    NumPy: 16 random bits per entry, four from each 64-bit draw of the
-    generator, True below round(keep * 2**16); keep is rounded to a multiple of
-    2**-16 (0.9 becomes 0.899994), and this is three times faster than drawing
-    float32 uniforms. Other backends compare float32 uniforms with keep.
+
+def keep_mask_rows(shape, keep):
+    """A function rows -> rows [rows] (a slice of the first axis) of one dropout mask.
+
+    The mask is fixed now, and its rows can be drawn in any order, by any
+    thread, with the same bits whatever the split; the generator moves past
+    the whole mask at once. NumPy: 16 random bits per entry, four from each
+    64-bit output of the generator, True below round(keep * 2**16), so keep is
+    rounded to a multiple of 2**-16 (0.9 becomes 0.899994); three times faster
+    than float32 uniforms. A part's bits come from a copy of the generator
+    advanced to that part's place in the stream. Other backends, or rows not
+    made of whole 64-bit draws: float32 uniforms below keep, drawn at once.
     """
-    if _name != "numpy":
-        return _rng.random(shape, dtype="float32") < keep
-    n = 1
-    for d in shape:
-        n *= int(d)
-    bits = _rng.bit_generator.random_raw((n + 3) // 4).view(numpy.uint16)[:n]
-    return (bits < numpy.uint16(min(round(keep * 65536), 65535))).reshape(shape)
+    n, per_row = int(shape[0]), 1
+    for d in shape[1:]:
+        per_row *= int(d)
+    bit_gen = getattr(_rng, "bit_generator", None)
+    if _name != "numpy" or per_row % 4 or not hasattr(bit_gen, "advance"):
+        whole = _rng.random(tuple(shape), dtype="float32") < keep
+        return lambda rows: whole[rows]
+    start_state = bit_gen.state
+    bit_gen.advance(n * per_row // 4)                   # past the whole mask
+    threshold = numpy.uint16(min(round(keep * 65536), 65535))
+
+    def rows_of_mask(rows):
+        first, last, _ = rows.indices(n)
+        part = type(bit_gen)()
+        part.state = start_state
+        part.advance(first * per_row // 4)
+        bits = part.random_raw((last - first) * per_row // 4).view(numpy.uint16)
+        return (bits < threshold).reshape((last - first,) + tuple(shape[1:]))
+    return rows_of_mask
 
 
 def synchronize():

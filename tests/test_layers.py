@@ -256,6 +256,22 @@ def test_keep_mask_rate_shape_and_independence(keep):
         assert abs(both - keep ** 2) < 4 * np.sqrt(keep ** 2 * (1 - keep ** 2) / len(flat))
 
 
+@pytest.mark.parametrize("shape", [(10, 6, 2), (9, 5, 3)])    # rows of whole / partial draws
+def test_keep_mask_rows_are_one_mask_whatever_the_split(shape):
+    from minicnn import backend as B
+    minicnn.seed(8)
+    whole = B.keep_mask(shape, 0.7)
+    after_whole = B.rng().random(3)
+    minicnn.seed(8)
+    kept = B.keep_mask_rows(shape, 0.7)
+    after_rows = B.rng().random(3)                          # the generator moved past it all
+    np.testing.assert_array_equal(after_rows, after_whole)
+    for cuts in ([0, 10], [0, 3, 10], [0, 1, 2, 7, 10]):
+        cuts = [min(c, shape[0]) for c in cuts]
+        parts = [kept(slice(a, b)) for a, b in zip(cuts[:-1], cuts[1:])][::-1]   # any order
+        np.testing.assert_array_equal(np.concatenate(parts[::-1]), whole)
+
+
 def test_dropout_gradcheck_fixed_mask():
     errors = gradcheck(L.Dropout(0.4), rand(3, 4, 4, 2), seed=3)
     assert errors["input"] < TOL

@@ -24,12 +24,12 @@ class Dropout(Layer):
             return x
         xp = B.xp()
         keep = 1.0 - self.rate
-        kept = B.keep_mask(x.shape, keep)                          # True with probability p
+        kept = B.keep_mask_rows(x.shape, keep)                     # rows -> True w.p. p
         mask = self._workspace("mask", x.shape, x.dtype)           # kept until backward
         y = xp.empty_like(x)
 
         def rows(part):  # a thread's samples (minicnn/threads.py)
-            xp.multiply(kept[part], x.dtype.type(1.0 / keep), out=mask[part])   # 0 or 1/p
+            xp.multiply(kept(part), x.dtype.type(1.0 / keep), out=mask[part])   # 0 or 1/p
             xp.multiply(x[part], mask[part], out=y[part])
         T.run(rows, x.shape[0], size=x.size)
         self._scaled_mask = mask
