@@ -11,7 +11,7 @@ step, and the full step (Sequential._train_step) is timed as a check of the sum.
 On CuPy the device is synchronised before every clock reading.
 
     python benchmarks/bench_layers.py                      # NumPy, batch 128
-    python benchmarks/bench_layers.py --reference          # the layers' readable reference paths
+    python benchmarks/bench_layers.py --reference --threads 1   # the first, straightforward version
     python benchmarks/bench_layers.py --backend cupy --json layers.json
 """
 import argparse
@@ -107,6 +107,8 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed training steps first")
     p.add_argument("--reference", action="store_true",
                    help="use the layers' readable reference paths (reference=True)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="minicnn threads (minicnn.threads.set_threads); default: one per core")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, metavar="PATH", help="write the table's data to PATH")
     args = p.parse_args(argv)
@@ -114,7 +116,7 @@ def main(argv=None):
         p.error("--repeats must be >= 1 and --batch-size >= 2")
 
     use_backend(args.backend, p)
-    threads = configure_threads(None)
+    threads = configure_threads(args.threads)
     info = device_info()
     minicnn.seed(args.seed)
     model, _ = build_model(args.model, args.reference)
