@@ -365,8 +365,9 @@ class Sequential:
     def _train_epoch(self, x, t, lab, batch_size, shuffle, verbose, cbs):
         """One pass over the data; returns {"loss", "acc"}, or None if the loss went non-finite.
 
-        Metrics add up on the device; the host reads them every batch on
-        NumPy (free) and every 50 batches elsewhere (one sync each).
+        Metrics add up on the device. The host reads them every batch on NumPy
+        (free); on a GPU every 50 batches while a progress bar shows them (one
+        sync each), and otherwise only once, at the end of the epoch.
         """
         xp = B.xp()
         n = x.shape[0]
@@ -375,6 +376,8 @@ class Sequential:
         order = B.to_device(order)
         loss_sum, correct, seen = xp.zeros((), dtype=B.floatx()), xp.zeros((), xp.int64), 0
         bar = _progress(n_batches, verbose)
+        read_every = 1 if B.get_backend() == "numpy" else (50 if bar is not None else 0)
+        self._bad_batch = None
         try:
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
@@ -384,7 +387,7 @@ class Sequential:
                 seen += idx.shape[0]
                 for cb in cbs:
                     cb.on_batch_end(b, {"size": int(idx.shape[0])})  # no metrics: no host sync
-                if B.get_backend() == "numpy" or b % 50 == 49 or b == n_batches - 1:
+                if read_every and (b % read_every == read_every - 1 or b == n_batches - 1):
                     running = float(B.to_host(loss_sum)) / seen
                     if not math.isfinite(running):
                         self._bad_batch = b
@@ -399,13 +402,20 @@ class Sequential:
             if bar is not None:
                 bar.close()
         loss_sum, correct = (float(v) for v in B.to_host(xp.stack([loss_sum, correct])))
+        if not math.isfinite(loss_sum):                       # read only now (GPU, no bar)
+            self.stop_training = True
+            return None
         return {"loss": loss_sum / seen, "acc": correct / seen}
 
     def _stopped_reason(self, epoch):
-        where = f"epoch {epoch + 1}, batch {self._bad_batch + 1}"
-        print(f"fit: the training loss became NaN or inf at {where} (on a GPU: within the 50 "
-              "batches before it); training stopped. Try a lower learning rate. The weights of "
-              "the last good checkpoint, if any, are untouched.", file=sys.stderr, flush=True)
+        if self._bad_batch is None:
+            where, when = f"epoch {epoch + 1}", "(read at the end of the epoch, on a GPU)"
+        else:
+            where = f"epoch {epoch + 1}, batch {self._bad_batch + 1}"
+            when = "(on a GPU: within the 50 batches before it)"
+        print(f"fit: the training loss became NaN or inf at {where} {when}; training stopped. "
+              "Try a lower learning rate. The weights of the last good checkpoint, if any, are "
+              "untouched.", file=sys.stderr, flush=True)
         return f"non-finite loss at {where}"
 
     # ---- weights ---------------------------------------------------------

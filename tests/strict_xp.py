@@ -161,6 +161,7 @@ class StrictArray:
     # -- explicit device -> host ----------------------------------------------
     def get(self, stream=None):
         """A numpy copy of the data (CuPy's explicit transfer)."""
+        strict.to_host_count += 1
         return self._a.copy()
 
     # -- attributes -----------------------------------------------------------
@@ -358,6 +359,7 @@ class StrictModule(_Namespace):
 
     def __init__(self):
         super().__init__(np, "strict")
+        self.to_host_count = 0          # device -> host copies so far (asnumpy and .get())
 
     def asarray(self, a, dtype=None, order=None):
         """Host -> device (numpy arrays accepted here); a device array is returned as is."""
@@ -379,6 +381,7 @@ class StrictModule(_Namespace):
     def asnumpy(self, a, stream=None, order="C"):
         """Device -> host: a numpy copy (numpy inputs pass through, like cupy.asnumpy)."""
         if isinstance(a, StrictArray):
+            self.to_host_count += 1
             return np.array(a._a, order=order, copy=True)
         return np.asarray(a, order=order)
 

@@ -128,6 +128,47 @@ def test_fit_evaluate_predict_on_strict_module():
     np.testing.assert_allclose(got[2], ref[2], rtol=1e-5, atol=1e-6)
 
 
+def _fit_transfers(epochs, verbose, n=40 * 16):
+    """Device -> host copies during fit on the stand-in (no validation data)."""
+    rng = np.random.default_rng(1)
+    x = rng.random((n, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 3, n)
+    with strict_xp.installed():
+        minicnn.seed(0)
+        model = Sequential([L.Conv2D(2, 3, input_shape=(8, 8, 1)), L.Flatten(),
+                            L.Activation("softmax")])
+        model.compile("categorical_crossentropy", "sgd")
+        xd = B.to_device(x)
+        before = strict_xp.strict.to_host_count
+        model.fit(xd, y, batch_size=16, epochs=epochs, verbose=verbose)
+        return strict_xp.strict.to_host_count - before
+
+
+def test_fit_reads_the_device_once_per_epoch_without_a_progress_bar():
+    """40 batches an epoch: the metrics stay on the device until the epoch ends."""
+    one, three = _fit_transfers(1, 0), _fit_transfers(3, 0)
+    assert three - one == 2                                  # one device -> host copy per epoch
+    assert _fit_transfers(3, 2) - _fit_transfers(1, 2) == 2  # also with one line per epoch
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_non_finite_loss_read_at_epoch_end_still_stops_training(capsys):
+    from minicnn import callbacks as C
+    rng = np.random.default_rng(2)
+    x = rng.random((64, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 3, 64)
+    with strict_xp.installed():
+        minicnn.seed(0)
+        model = Sequential([L.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+                            L.Conv2D(3, 6), L.Flatten(), L.Activation("softmax")])
+        model.compile("categorical_crossentropy", "sgd")
+        explode = C.LearningRateScheduler(lambda epoch: 0.01 if epoch == 0 else 1e30)
+        history = model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[explode])
+    err = capsys.readouterr().err
+    assert "NaN or inf at epoch 2 (read at the end of the epoch" in err, err
+    assert history.epoch == [0]
+
+
 def _cupy_or_skip():
     try:
         import cupy
