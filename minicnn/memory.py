@@ -7,7 +7,8 @@ kernel zero-fills it: about a quarter of a Go Crazy inference pass on a 2-core
 machine (benchmarks/RESULTS.md). ``keep_freed_memory()`` asks malloc to serve
 blocks up to 32 MiB from its heap and never to trim it; freed blocks are then
 reused at no cost, and the process keeps its peak footprint until it exits.
-Sequential.build calls it. It acts once, only on glibc (Linux), and nowhere else.
+Sequential calls it when it first checks input data on NumPy (fit, evaluate,
+predict, ...). It acts once, and only on glibc (Linux).
 """
 import ctypes
 import ctypes.util
