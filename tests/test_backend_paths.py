@@ -112,7 +112,8 @@ def test_fit_evaluate_predict_on_strict_module():
     def run():
         minicnn.seed(0)
         model = Sequential([L.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
-                            L.BatchNormalization(), L.MaxPooling2D(2), L.Conv2D(3, 3),
+                            L.BatchNormalization(), L.Conv2D(4, 3),   # folded for inference
+                            L.MaxPooling2D(2), L.Conv2D(3, 2),
                             L.Flatten(), L.Activation("softmax")])
         model.compile("categorical_crossentropy", Adam(lr=0.01))
         hist = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_data=(x, y))
