@@ -104,14 +104,25 @@ def train_by_hand(x, y, steps=20, batch_size=128, seed=0, print_fn=print):
 
 
 def train_with_fit(x, y, steps=20, batch_size=128, seed=0):
-    """The same steps through Sequential.fit (shuffle=False); returns the model."""
+    """The same steps through Sequential.fit (shuffle=False); returns the model.
+
+    fit normally splits each batch over the CPU cores (minicnn/parallel.py), which
+    adds the same numbers in another order; in one process it computes exactly
+    what train_by_hand does, to the last bit.
+    """
+    from minicnn import parallel
     from minicnn.callbacks import LearningRateScheduler
     minicnn.seed(seed)
     model = go_crazy()
     model.compile(loss='categorical_crossentropy', optimizer=Adam(lr=0.003), metrics=['accuracy'])
     n = min(x.shape[0], steps * batch_size)
-    model.fit(x[:n], y[:n], batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
-              callbacks=[LearningRateScheduler(inverse_time)])
+    processes = parallel.get_processes()
+    parallel.set_processes(1)
+    try:
+        model.fit(x[:n], y[:n], batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
+                  callbacks=[LearningRateScheduler(inverse_time)])
+    finally:
+        parallel.set_processes(processes)
     return model
 
 

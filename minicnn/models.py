@@ -10,6 +10,7 @@ Training step, for a batch (x, y):
 On CuPy the data is moved to the device once, and metrics accumulate there;
 the host reads them once per epoch (or every few dozen batches for the bar).
 """
+import contextlib
 import io
 import math
 import os
@@ -23,6 +24,7 @@ import numpy as np  # host side: data checks, weights files
 from . import backend as B
 from . import callbacks as C
 from . import losses, memory, optimizers
+from . import parallel as P
 from .layers.activations import Activation, Softmax
 from .layers.conv import Conv2D
 from .layers.dropout import Dropout
@@ -259,16 +261,30 @@ class Sequential:
 
     def _train_step(self, xb, tb, lb):
         """One optimiser step; returns (summed loss, correct count) as device scalars."""
+        loss, correct = self._gradients(xb, tb, lb)
+        self._apply_gradients()
+        return loss, correct
+
+    def _gradients(self, xb, tb, lb, batch_total=None):
+        """Forward and backward on a batch: every layer's grads, (summed loss, correct count).
+
+        batch_total: the batch these rows are part of (minicnn/parallel.py); the
+        loss is a mean over the whole batch, so their gradient is scaled by n/N.
+        """
         logits = self._forward(xb, True, self._logit_layers())
         loss = self.loss.forward(logits, tb, validate=False)
         correct = (logits.argmax(axis=1) == lb).sum()
         g = self.loss.backward()
+        if batch_total is not None and batch_total != xb.shape[0]:
+            g *= xb.shape[0] / batch_total
         for layer in reversed(self._logit_layers()):
             g = layer.backward(g)
+        return loss * xb.shape[0], correct
+
+    def _apply_gradients(self):
         params = [layer.params[key] for layer, key in self._train_slots]
         grads = [layer.grads[key] for layer, key in self._train_slots]
         self.optimizer.step(params, grads)
-        return loss * xb.shape[0], correct
 
     def train_on_batch(self, x, y):
         """One optimiser step on (x, y); returns [loss, accuracy] as floats."""
@@ -278,13 +294,17 @@ class Sequential:
         loss, correct = self._train_step(x, t, lab)
         return [float(B.to_host(loss)) / x.shape[0], float(B.to_host(correct)) / x.shape[0]]
 
-    def _evaluate_device(self, x, t, lab, batch_size):
+    def _evaluate_device(self, x, t, lab, batch_size, team=None):
         """(mean loss, accuracy) over already-checked device data, inference mode."""
         loss_sum = correct = 0.0
         n = x.shape[0]
-        layers = self._folded_for_inference(self._logit_layers())
+        if team is not None:
+            team.refold()
+        else:
+            layers = self._folded_for_inference(self._logit_layers())
         for i in range(0, n, batch_size):
-            logits = self._forward(x[i:i + batch_size], False, layers)
+            xb = x[i:i + batch_size]
+            logits = team.infer(xb, "logits") if team else self._forward(xb, False, layers)
             loss_sum = loss_sum + self.loss.forward(logits, t[i:i + batch_size], validate=False) \
                 * logits.shape[0]
             correct = correct + (logits.argmax(axis=1) == lab[i:i + batch_size]).sum()
@@ -297,7 +317,8 @@ class Sequential:
         self._check_batch_size(batch_size, "evaluate")
         x = self._check_x(x, "evaluate")
         t, lab = self._check_y(y, x.shape[0], "evaluate")
-        loss, acc = self._evaluate_device(x, t, lab, batch_size)
+        with self._team(batch_size, x.shape[0]) as team:
+            loss, acc = self._evaluate_device(x, t, lab, batch_size, team)
         if verbose:
             print(f"loss: {loss:.4f} - acc: {acc:.4f}")
         return [loss, acc]
@@ -306,10 +327,26 @@ class Sequential:
         """Model outputs (probabilities for a softmax model), as a host numpy array."""
         self._check_batch_size(batch_size, "predict")
         x = self._check_x(x, "predict")
-        layers = self._folded_for_inference(self.layers)
-        outs = [self._forward(x[i:i + batch_size], False, layers)
-                for i in range(0, x.shape[0], batch_size)]
+        with self._team(batch_size, x.shape[0]) as team:
+            if team is not None:
+                outs = [team.infer(x[i:i + batch_size], "outputs")
+                        for i in range(0, x.shape[0], batch_size)]
+            else:
+                layers = self._folded_for_inference(self.layers)
+                outs = [self._forward(x[i:i + batch_size], False, layers)
+                        for i in range(0, x.shape[0], batch_size)]
         return B.to_host(B.xp().concatenate(outs, axis=0))
+
+    def _team(self, batch_size, n_samples, targets=None):
+        """A context holding a parallel.Team that splits each batch over the CPU cores,
+        or None where one process is better: CuPy, one core, small batches or little
+        data, or layers on their reference paths (which keep their textbook arithmetic)."""
+        size = P.get_processes()
+        if (B.get_backend() != "numpy" or size < 2 or batch_size < P.MIN_ROWS * size
+                or n_samples < P.MIN_SAMPLES
+                or any(getattr(layer, "reference", False) for layer in self.layers)):
+            return contextlib.nullcontext()
+        return P.Team(self, size, batch_size, targets)
 
     # ---- fit -------------------------------------------------------------
     def fit(self, x, y, batch_size=32, epochs=1, verbose=1, validation_data=None,
@@ -337,19 +374,22 @@ class Sequential:
         self.history = history
         for cb in cbs:
             cb.on_train_begin()
+        batches = self._team(batch_size, n, t)          # worker processes, if any, for this fit
         try:  # callbacks get on_train_end (files closed) even if training is interrupted
+            team = batches.__enter__()
             for epoch in range(epochs):
                 if verbose:
                     print(f"Epoch {epoch + 1}/{epochs}", flush=True)
                 for cb in cbs:
                     cb.on_epoch_begin(epoch)
                 start = time.perf_counter()
-                logs = self._train_epoch(x, t, lab, batch_size, shuffle, verbose, cbs)
+                logs = self._train_epoch(x, t, lab, batch_size, shuffle, verbose, cbs, team)
                 if logs is None:                              # non-finite loss: stopped
                     history.stopped = self._stopped_reason(epoch)
                     break
                 if validation_data is not None:
-                    logs["val_loss"], logs["val_acc"] = self._evaluate_device(vx, vt, vlab, batch_size)
+                    logs["val_loss"], logs["val_acc"] = self._evaluate_device(
+                        vx, vt, vlab, batch_size, team)
                 logs["lr"] = float(self.optimizer.lr)
                 if verbose:
                     print(_epoch_line(time.perf_counter() - start, logs), flush=True)
@@ -358,11 +398,12 @@ class Sequential:
                 if self.stop_training:
                     break
         finally:
+            batches.__exit__(None, None, None)
             for cb in cbs:
                 cb.on_train_end()
         return history
 
-    def _train_epoch(self, x, t, lab, batch_size, shuffle, verbose, cbs):
+    def _train_epoch(self, x, t, lab, batch_size, shuffle, verbose, cbs, team=None):
         """One pass over the data; returns {"loss", "acc"}, or None if the loss went non-finite.
 
         Metrics add up on the device. The host reads them every batch on NumPy
@@ -378,10 +419,11 @@ class Sequential:
         bar = _progress(n_batches, verbose)
         read_every = 1 if B.get_backend() == "numpy" else (50 if bar is not None else 0)
         self._bad_batch = None
+        step = team.train_step if team is not None else self._train_step
         try:
             for b in range(n_batches):
                 idx = order[b * batch_size:(b + 1) * batch_size]
-                batch_loss, batch_correct = self._train_step(x[idx], t[idx], lab[idx])
+                batch_loss, batch_correct = step(x[idx], t[idx], lab[idx])
                 loss_sum += batch_loss
                 correct += batch_correct
                 seen += idx.shape[0]

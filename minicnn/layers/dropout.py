@@ -5,6 +5,7 @@ Training: keep each unit with probability p = 1 - rate and scale it by 1/p,
 inference: y = x. The mask comes from the backend's generator (minicnn.seed).
 """
 from .. import backend as B
+from .. import parallel as P
 from .. import threads as T
 from .base import Layer
 
@@ -24,12 +25,14 @@ class Dropout(Layer):
             return x
         xp = B.xp()
         keep = 1.0 - self.rate
-        kept = B.keep_mask_rows(x.shape, keep)                     # rows -> True w.p. p
+        total, mine = P.batch_rows(x.shape[0])                     # this process's rows
+        kept = B.keep_mask_rows((total,) + x.shape[1:], keep)      # rows -> True w.p. p
         mask = self._workspace("mask", x.shape, x.dtype)           # kept until backward
         y = xp.empty_like(x)
 
         def rows(part):  # a thread's samples (minicnn/threads.py)
-            xp.multiply(kept(part), x.dtype.type(1.0 / keep), out=mask[part])   # 0 or 1/p
+            rows = slice(mine.start + part.start, mine.start + part.stop)   # of the whole batch
+            xp.multiply(kept(rows), x.dtype.type(1.0 / keep), out=mask[part])   # 0 or 1/p
             xp.multiply(x[part], mask[part], out=y[part])
         T.run(rows, x.shape[0], size=x.size)
         self._scaled_mask = mask

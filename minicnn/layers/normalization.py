@@ -10,6 +10,7 @@ Inference uses moving_mean and moving_variance instead, updated in training as
 from .. import backend as B
 from .. import channels as CH
 from .. import initializers
+from .. import parallel as P
 from .. import threads as T
 from .base import Layer
 
@@ -62,8 +63,8 @@ class BatchNormalization(Layer):
         mv *= mom
         mv += (1.0 - mom) * (var * (m / (m - 1.0)))             # unbiased variance
 
-    def _check_batch(self, x2, x):
-        if x2.shape[0] < 2:
+    def _check_batch(self, m, x):
+        if m < 2:
             raise ValueError(f"{self._describe()}: training needs at least 2 values per "
                              f"channel, got input shape {tuple(x.shape)}.")
 
@@ -74,7 +75,7 @@ class BatchNormalization(Layer):
         x2 = x.reshape(-1, c)                                   # (M, C), M = N*H*W
         gamma, beta = self.params["gamma"], self.params["beta"]
         if training:
-            self._check_batch(x2, x)
+            self._check_batch(x2.shape[0], x)
             mean = x2.mean(axis=0)                              # (C,)
             xc = x2 - mean
             var = (xc * xc).mean(axis=0)                        # (C,) biased
@@ -112,18 +113,19 @@ class BatchNormalization(Layer):
         xp = B.xp()
         c = x.shape[-1]
         x2 = x.reshape(-1, c)                                   # (M, C)
-        m = x2.shape[0]
         if training:
-            self._check_batch(x2, x)
-            mean = _sum_rows(lambda r: CH.channel_sum(x2[r]), x2) * (1.0 / m)    # (C,)
+            m = _values_per_channel(x, x2)                      # in the whole batch (all processes)
+            self._check_batch(m, x)
+            mean = P.allreduce(_sum_rows(lambda r: CH.channel_sum(x2[r]), x2)) * (1.0 / m)  # (C,)
             xc = self._workspace("xc", x2.shape, x2.dtype)     # kept until backward
 
             def center(r):                                      # xc = x - mean; sum(xc^2)
                 xw, mw = CH.widen(x2[r], mean)
                 xp.subtract(xw, mw, out=xc[r].reshape(xw.shape))
                 return CH.channel_dot(xc[r], xc[r])
-            var = _sum_rows(center, x2) * (1.0 / m)              # (C,) biased
-            self._update_moving(mean, var, m)
+            var = P.allreduce(_sum_rows(center, x2)) * (1.0 / m)  # (C,) biased
+            if P.leads():                                       # one process keeps the state
+                self._update_moving(mean, var, m)
         else:
             mean, var = self.state["moving_mean"], self.state["moving_variance"]
             xc = None                                           # not needed: predict stays lean
@@ -156,10 +158,10 @@ class BatchNormalization(Layer):
             return dx.reshape(grad_out.shape)
         sums = _sum_rows(lambda r: xp.stack([CH.channel_sum(g[r]),
                                            CH.channel_dot(g[r], xc[r])]), g)
-        dbeta, gxc = sums[0], sums[1]                           # (C,) each
-        dgamma = gxc * inv_std                                  # (C,)  = sum(g * x_hat)
-        self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
-        m = g.shape[0]
+        self.grads["gamma"], self.grads["beta"] = sums[1] * inv_std, sums[0]   # this process's rows
+        sums = P.allreduce(sums)                                # over the whole batch
+        dbeta, dgamma = sums[0], sums[1] * inv_std              # (C,) each; dgamma = sum(g * x_hat)
+        m = _values_per_channel(grad_out, g)
         c_ = a * inv_std * dgamma * (1.0 / m)
         b = a * dbeta * (1.0 / m)
         tmp = self._workspace("tmp", g.shape, g.dtype)
@@ -170,6 +172,12 @@ class BatchNormalization(Layer):
             dx[r] -= tmp[r]
         _each_rows(rows, g)
         return dx.reshape(grad_out.shape)
+
+
+def _values_per_channel(x, x2):
+    """Values per channel in the whole batch: x2 (M, C) holds this process's rows of it."""
+    total, _ = P.batch_rows(x.shape[0])
+    return x2.shape[0] // x.shape[0] * total
 
 
 def _sum_rows(fn, a2):

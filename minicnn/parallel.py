@@ -1,0 +1,394 @@
+"""Data parallelism on the CPU: one process per core, each with a slice of every batch.
+
+NumPy runs each operation on one core. To use P cores, a training step splits
+its batch of N images between P processes, exactly as multi-GPU training
+splits a batch between GPUs:
+
+    rank r holds rows [N*r//P, N*(r+1)//P) of the batch and a copy of the model;
+    forward and backward on its rows give its share of every gradient;
+    the gradient is the sum of the shares (rank 0 adds them and steps the optimizer).
+
+A few layers look across the batch, and ask this module for help:
+  * batch normalisation needs the mean and variance over all N images: each
+    rank computes per-channel sums over its rows and ``allreduce`` adds them
+    over the ranks (a "synchronised" batch norm); only rank 0 updates the
+    moving statistics (``leads``);
+  * dropout draws rows [a, b) of the one mask the whole batch would get
+    (``batch_rows``), so a seed gives the same masks on any number of cores;
+  * the loss is a mean over all N rows, so each rank scales its gradient by n/N.
+The result equals one process computing the whole batch, up to float rounding.
+
+Separate processes, not threads: threads share Python's lock and meet at
+every layer; processes run freely between the few points where they must
+agree (the batch norms' sums, and the end of the step). Parameters and
+batch-norm statistics live in memory shared by every process, so rank 0's
+optimizer step is seen by all. Workers are forked (Linux, macOS with fork):
+they start as copies of the calling process, model included.
+
+A ``Team`` lives for one fit/evaluate/predict call. ``set_processes(n)``
+chooses P (default: one per core, at most 8; 1 turns splitting off).
+The module's state is that count and, inside a step, which rows this
+process holds (``_split``).
+"""
+import mmap
+import multiprocessing
+import os
+import signal
+import traceback
+
+import numpy as np
+
+from . import backend as B
+from . import threads as T
+
+# A rank needs at least this many images of a batch to be worth a process, and a
+# call at least this many images in all to be worth starting the workers (~3 ms).
+MIN_ROWS = 4
+MIN_SAMPLES = 256
+# Seconds between checks that the other processes are still alive while waiting.
+POLL = 0.5
+
+_processes = None     # None: not chosen yet, see get_processes()
+_split = None         # inside a split step: this process's _Split
+
+
+def _available_cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _can_fork():
+    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def set_processes(n):
+    """Split training and inference batches over ``n`` processes (>= 1; 1: no split)."""
+    global _processes
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_processes: n must be an int >= 1, got {n!r}.")
+    if n > 1 and not _can_fork():
+        raise RuntimeError("set_processes: more than one process needs os.fork (Linux or "
+                           "macOS); use set_processes(1) here.")
+    _processes = n
+
+
+def get_processes():
+    """Processes a batch is split over: set_processes' value, else one per core (at most 8)."""
+    if _processes is None:
+        return min(_available_cores(), 8) if _can_fork() else 1
+    return _processes
+
+
+# ---- what the layers ask -----------------------------------------------------
+class _Split:
+    """This process's place in one split step."""
+
+    def __init__(self, team, rank, total, rows):
+        self.team, self.rank, self.total, self.rows = team, rank, total, rows
+        self.reduces = 0   # allreduce calls so far in this step (the same count on every rank)
+
+
+def batch_rows(n):
+    """(N, rows): the size of the whole batch, and which of its rows this process holds.
+
+    Outside a split step the process holds all of its n rows: (n, slice(0, n)).
+    """
+    if _split is None:
+        return n, slice(0, n)
+    return _split.total, _split.rows
+
+
+def allreduce(vec):
+    """The sum of ``vec`` over every process of the step (``vec`` itself outside one).
+
+    Every process must call it at the same point, with the same shape; all get
+    the same sum, added in rank order.
+    """
+    if _split is None:
+        return vec
+    return _split.team._allreduce(_split, vec)
+
+
+def leads():
+    """True in the process that keeps the model's state (rank 0, or no split)."""
+    return _split is None or _split.rank == 0
+
+
+# ---- shared memory -------------------------------------------------------------
+def shared_empty(shape, dtype):
+    """A numpy array in anonymous shared memory: processes forked later see one array."""
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape, dtype=np.int64))
+    buf = mmap.mmap(-1, max(count * dtype.itemsize, 1))
+    return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
+
+
+def _shared_copy(a):
+    out = shared_empty(a.shape, a.dtype)
+    out[...] = a
+    return out
+
+
+class TeamError(RuntimeError):
+    """A worker process failed or died; the step did not complete."""
+
+
+class _Barrier:
+    """Wait until all ``size`` processes have arrived: rank 0 counts the others in, then lets them go."""
+
+    def __init__(self, ctx, size, alive):
+        self.size, self.alive = size, alive
+        self.arrived = ctx.Semaphore(0)
+        self.go = [ctx.Semaphore(0) for _ in range(size)]
+
+    def wait(self, rank):
+        if rank == 0:
+            for _ in range(self.size - 1):
+                self._acquire(self.arrived)
+            for r in range(1, self.size):
+                self.go[r].release()
+        else:
+            self.arrived.release()
+            self._acquire(self.go[rank])
+
+    def _acquire(self, sem):
+        while not sem.acquire(timeout=POLL):
+            if not self.alive():
+                raise TeamError("another process of the team failed or exited")
+
+
+class Team:
+    """``size`` processes that share one model: this one (rank 0) and ``size - 1`` forked workers.
+
+    batch_size: the largest batch a step will get; targets: an array shaped
+    like one batch's targets (its trailing shape and dtype are used).
+    """
+
+    def __init__(self, model, size, batch_size, targets=None):
+        if size < 2:
+            raise ValueError("Team: size must be >= 2.")
+        self.model, self.size = model, size
+        self._share_weights(model)
+        self._slots = [(layer, key) for layer, key in getattr(model, "_train_slots", [])]
+        widths = [int(layer.params[key].size) for layer, key in self._slots]
+        self._offsets = np.concatenate([[0], np.cumsum(widths, dtype=np.int64)]).astype(int)
+        floatx = B.floatx()
+        self.grads = shared_empty((size, int(self._offsets[-1])), floatx)
+        self.scalars = shared_empty((size, 2), np.float64)      # loss sum, correct count
+        reduce_len = max([2 * int(layer.params["gamma"].size) for layer in model.layers
+                          if "gamma" in layer.params] + [1])
+        self.reduce = shared_empty((2, size, reduce_len), np.float64)   # two turns, see _allreduce
+        self.failed = shared_empty((1,), np.int64)
+        self.failed[0] = 0
+        self.x = shared_empty((batch_size,) + tuple(model.input_shape), floatx)
+        self.out = shared_empty((batch_size,) + tuple(model.output_shape), floatx)
+        if targets is not None:
+            self.t = shared_empty((batch_size,) + tuple(targets.shape[1:]), targets.dtype)
+            self.lab = shared_empty((batch_size,), np.int64)
+        self._threads_before = T._threads
+        T.set_threads(1)                    # one core per process: no threads inside
+        T._blas.pin_one()
+        ctx = multiprocessing.get_context("fork")
+        self._is_worker, self._parent = False, os.getpid()
+        self.barrier = _Barrier(ctx, size, self._alive)
+        self._generation = 0                # changes whenever inference layers must be refolded
+        self._workers, self._conns = [], []
+        try:
+            for rank in range(1, size):
+                parent_end, child_end = ctx.Pipe()
+                proc = ctx.Process(target=_worker_main, args=(self, rank, child_end),
+                                   name=f"minicnn-rank{rank}", daemon=True)
+                proc.start()
+                child_end.close()
+                self._workers.append(proc)
+                self._conns.append(parent_end)
+        except BaseException:
+            self.close()
+            raise
+        self._is_worker = False
+
+    @staticmethod
+    def _share_weights(model):
+        """Move every parameter and state array into shared memory (in place in the layers)."""
+        for layer in model.layers:
+            for group in (layer.params, layer.state):
+                for key, value in group.items():
+                    group[key] = _shared_copy(value)
+
+    def _alive(self):
+        if self.failed[0]:
+            return False
+        if self._is_worker:
+            return os.getppid() == self._parent
+        return all(p.is_alive() for p in self._workers)
+
+    def _rows(self, n):
+        return [slice(n * r // self.size, n * (r + 1) // self.size) for r in range(self.size)]
+
+    # ---- one training step --------------------------------------------------
+    def train_step(self, xb, tb, lb):
+        """Sequential._train_step over the team: (summed loss, correct count)."""
+        model, n = self.model, xb.shape[0]
+        if n < MIN_ROWS * self.size:                    # a small last batch: rank 0 alone
+            return model._train_step(xb, tb, lb)
+        rows = self._rows(n)
+        self.x[:n], self.t[:n], self.lab[:n] = xb, tb, lb
+        rng_state = B.rng().bit_generator.state        # every rank draws the same dropout mask
+        self._send(("train", n, rng_state), rows)
+        own = self._own_rows(n, rows[0], lambda: model._gradients(
+            xb[rows[0]], tb[rows[0]], lb[rows[0]], batch_total=n))
+        self._gather()
+        loss, correct = float(own[0]) + self.scalars[1:, 0].sum(), int(own[1]) + int(
+            round(self.scalars[1:, 1].sum()))
+        for i, (layer, key) in enumerate(self._slots):
+            g = layer.grads[key]
+            parts = self.grads[1:, self._offsets[i]:self._offsets[i + 1]]
+            for r in range(self.size - 1):
+                g += parts[r].reshape(g.shape)                # rank order: repeatable
+        model._apply_gradients()
+        return B.xp().asarray(loss, dtype=B.floatx()), B.xp().asarray(correct)
+
+    def _worker_train(self, rank, n, rng_state, rows):
+        B.rng().bit_generator.state = rng_state
+        model = self.model
+        loss, correct = self._run_rows(rank, n, rows, lambda: model._gradients(
+            self.x[rows], self.t[rows], self.lab[rows], batch_total=n))
+        for i, (layer, key) in enumerate(self._slots):
+            self.grads[rank, self._offsets[i]:self._offsets[i + 1]] = layer.grads[key].ravel()
+        self.scalars[rank] = float(loss), float(correct)
+
+    # ---- inference ---------------------------------------------------------
+    def refold(self):
+        """Inference layers must be rebuilt (the weights changed since the last call)."""
+        self._generation += 1
+
+    def infer(self, xb, which):
+        """Outputs of ``which`` ("logits" or "outputs") layers on xb, inference mode."""
+        n = xb.shape[0]
+        if n < MIN_ROWS * self.size:                    # a small last batch: rank 0 alone
+            return self._infer_rows(xb, which, self._generation)
+        rows = self._rows(n)
+        self.x[:n] = xb
+        self._send(("infer", n, which, self._generation), rows)
+        own = self._own_rows(n, rows[0], lambda: self._infer_rows(xb[rows[0]], which,
+                                                                   self._generation))
+        self.out[rows[0]] = own
+        self._gather()
+        return self.out[:n].copy()
+
+    def _infer_rows(self, xb, which, generation):
+        if getattr(self, "_folded_key", None) != (which, generation):
+            layers = self.model._logit_layers() if which == "logits" else self.model.layers
+            self._folded = self.model._folded_for_inference(layers)
+            self._folded_key = (which, generation)
+        return self.model._forward(xb, False, self._folded)
+
+    # ---- plumbing ------------------------------------------------------------
+    def _run_rows(self, rank, n, rows, fn):
+        global _split
+        _split = _Split(self, rank, n, rows)
+        try:
+            return fn()
+        finally:
+            _split = None
+
+    def _own_rows(self, n, rows, fn):
+        """Rank 0's share of a step; if it fails, the workers are told to give up theirs."""
+        try:
+            return self._run_rows(0, n, rows, fn)
+        except TeamError:                   # a worker failed: report what it said
+            self._gather()
+            raise
+        except BaseException:
+            self.failed[0] = 1
+            raise
+
+    def _allreduce(self, split, vec):
+        slots = self.reduce[split.reduces % 2]   # alternate buffers: no rank can lap another
+        split.reduces += 1
+        flat = vec.ravel()
+        slots[split.rank, :flat.size] = flat
+        self.barrier.wait(split.rank)
+        total = slots[0, :flat.size].copy()
+        for r in range(1, self.size):
+            total += slots[r, :flat.size]
+        return B.xp().asarray(total.reshape(vec.shape), dtype=vec.dtype)
+
+    def _send(self, command, rows):
+        for r, conn in enumerate(self._conns, start=1):
+            conn.send(command + (rows[r],))
+
+    def _gather(self):
+        """Wait for every worker's reply; raise TeamError with the first worker's error."""
+        errors = []
+        for r, conn in enumerate(self._conns, start=1):
+            try:
+                while not conn.poll(POLL):
+                    if not self._workers[r - 1].is_alive():
+                        raise EOFError
+                status, detail = conn.recv()
+            except (EOFError, OSError):
+                status, detail = "error", f"worker {r} exited unexpectedly"
+            if status != "ok":
+                errors.append(f"rank {r}: {detail}")
+        if errors:
+            self.failed[0] = 1
+            raise TeamError("a worker process failed during the step:\n" + "\n".join(errors))
+
+    def close(self):
+        """Stop the workers and give this process its threads back."""
+        if self._workers:
+            self.failed[0] = 1              # a worker still inside a step gives it up
+        for conn in self._conns:
+            try:
+                conn.send(("stop",))
+            except OSError:
+                pass
+        for proc in self._workers:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+        for conn in self._conns:
+            conn.close()
+        self._workers, self._conns = [], []
+        if self._threads_before is not None:
+            T.set_threads(self._threads_before)
+        else:
+            T._threads = None
+            T._blas.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _worker_main(team, rank, conn):
+    """A worker's life: run commands from rank 0 until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is rank 0's to handle
+    team._is_worker, team._parent = True, os.getppid()
+    team._conns, team._workers = [], []
+    while True:
+        try:
+            command = conn.recv()
+        except (EOFError, OSError):
+            return
+        kind, rows = command[0], command[-1]
+        if kind == "stop":
+            return
+        try:
+            if kind == "train":
+                team._worker_train(rank, command[1], command[2], rows)
+            else:
+                team.out[rows] = team._run_rows(rank, command[1], rows, lambda: team._infer_rows(
+                    team.x[rows], command[2], command[3]))
+            conn.send(("ok", None))
+        except TeamError as err:
+            conn.send(("error", str(err)))
+        except BaseException:
+            team.failed[0] = 1
+            conn.send(("error", traceback.format_exc()))

@@ -1,0 +1,166 @@
+"""Batches split over worker processes (minicnn/parallel.py) give one process's results.
+
+float64 and SGD, so that only the maths is compared: the ranks' sums equal the
+whole sums to rounding (about 1e-15 here). Also: a failing or vanishing worker
+stops fit with a clear error instead of a hang, and no worker outlives a call.
+"""
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+
+import minicnn
+from minicnn import backend as B
+from minicnn import layers as L
+from minicnn import parallel as P
+from minicnn.layers.base import Layer
+from minicnn.models import Sequential
+
+pytestmark = pytest.mark.skipif(not P._can_fork(), reason="worker processes need os.fork")
+
+
+@pytest.fixture
+def processes():
+    """set_processes(n) for the test; the default comes back afterwards."""
+    before = P._processes
+    yield P.set_processes
+    P._processes = before
+
+
+def small_model(extra=()):
+    return Sequential([
+        L.Conv2D(6, 3, activation="relu", input_shape=(12, 12, 1)),
+        L.BatchNormalization(), L.Dropout(0.25),
+        L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(2),
+        L.BatchNormalization(), *extra, L.Flatten(), L.Dense(10),
+        L.Activation("softmax")])
+
+
+def data(n=300, floatx="float64"):
+    rng = np.random.default_rng(7)
+    return rng.random((n, 12, 12, 1)).astype(floatx), rng.integers(0, 10, n)
+
+
+def train(n_processes, processes, floatx="float64", epochs=2):
+    processes(n_processes)
+    B.set_floatx(floatx)
+    minicnn.seed(11)
+    model = small_model()
+    model.compile("categorical_crossentropy", minicnn.optimizers.SGD(lr=0.05))
+    x, y = data(floatx=floatx)
+    history = model.fit(x, y, batch_size=40, epochs=epochs, verbose=0, validation_data=(x, y))
+    return history.history, model.get_weights(), model.predict(x, batch_size=64)
+
+
+def test_fit_over_two_or_three_processes_equals_one(processes):
+    """Weights, batch-norm statistics, losses and predictions: the same maths.
+    (300 images in batches of 40: the last batch of 20 is split too; dropout's masks
+    are the whole batch's, whatever the split.)"""
+    one = train(1, processes)
+    for n in (2, 3):
+        other = train(n, processes)
+        for key in ("loss", "acc", "val_loss", "val_acc"):
+            np.testing.assert_allclose(other[0][key], one[0][key], rtol=1e-12)
+        for a, b in zip(other[1], one[1]):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(other[2], one[2], rtol=1e-10, atol=1e-12)
+
+
+def test_float32_fit_over_processes_is_close_and_repeatable(processes):
+    a, b = train(2, processes, "float32", epochs=1), train(2, processes, "float32", epochs=1)
+    assert a[0]["loss"] == b[0]["loss"]
+    assert all((u == v).all() for u, v in zip(a[1], b[1]))
+    one = train(1, processes, "float32", epochs=1)
+    np.testing.assert_allclose(a[0]["loss"], one[0]["loss"], rtol=1e-5)
+
+
+def test_evaluate_and_predict_split_equal_one_process(processes):
+    B.set_floatx("float64")
+    minicnn.seed(2)
+    model = small_model()
+    model.compile("categorical_crossentropy", "sgd")
+    x, y = data(600)
+    processes(1)
+    loss1, acc1 = model.evaluate(x, y, batch_size=50)
+    p1 = model.predict(x, batch_size=64)
+    processes(2)
+    loss2, acc2 = model.evaluate(x, y, batch_size=50)
+    p2 = model.predict(x, batch_size=64)
+    assert acc1 == acc2 and abs(loss1 - loss2) < 1e-12
+    np.testing.assert_allclose(p2, p1, rtol=1e-12, atol=1e-14)
+    assert multiprocessing.active_children() == []          # no worker outlives the call
+
+
+class _Trap(Layer):
+    """Identity, except in a worker process (rank != 0), where it does ``what``."""
+
+    def __init__(self, what, **kwargs):
+        super().__init__(**kwargs)
+        self.what = what
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        self._out_shape = tuple(x.shape)
+        if training and not P.leads():
+            if self.what == "raise":
+                raise RuntimeError("a planted failure in a worker")
+            os._exit(3)                                       # the worker vanishes
+        return x
+
+    def backward(self, grad_out):
+        return grad_out
+
+
+@pytest.mark.parametrize("what, message", [("raise", "a planted failure in a worker"),
+                                           ("exit", "exited unexpectedly")])
+def test_a_failing_worker_stops_fit_with_its_error(processes, what, message):
+    processes(2)
+    minicnn.seed(1)
+    model = small_model(extra=[_Trap(what)])
+    model.compile("categorical_crossentropy", "sgd")
+    x, y = data(300, "float32")
+    model.build()
+    before = [np.array(layer.params[key]) for layer, key in model._train_slots]
+    with pytest.raises(P.TeamError, match=message):
+        model.fit(x, y, batch_size=40, epochs=1, verbose=0)
+    assert multiprocessing.active_children() == []
+    after = [layer.params[key] for layer, key in model._train_slots]
+    for a, b in zip(after, before):                   # the failed first step changed no weight
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_failure_in_the_calling_process_releases_the_workers(processes):
+    processes(2)
+
+    class FailsOnRankZero(_Trap):
+        def forward(self, x, training=False):
+            if training and P.leads() and x.shape[0] < 40:   # a split batch, rank 0's half
+                raise RuntimeError("a planted failure on rank 0")
+            return x
+
+    model = small_model(extra=[FailsOnRankZero("raise")])
+    model.compile("categorical_crossentropy", "sgd")
+    x, y = data(300, "float32")
+    with pytest.raises(RuntimeError, match="planted failure on rank 0"):
+        model.fit(x, y, batch_size=40, epochs=1, verbose=0)
+    assert multiprocessing.active_children() == []
+
+
+def test_set_processes_rejects_bad_counts():
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="set_processes"):
+            P.set_processes(bad)
+
+
+def test_small_calls_and_reference_layers_stay_in_one_process(processes):
+    processes(2)
+    model = small_model()
+    model.compile("categorical_crossentropy", "sgd")
+    with model._team(40, 100) as team:                       # too few images to be worth it
+        assert team is None
+    with model._team(40, 1000) as team:
+        assert team is not None
+    model.layers[0].reference = True                          # textbook arithmetic, one process
+    with model._team(40, 1000) as team:
+        assert team is None
