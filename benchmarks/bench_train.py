@@ -38,6 +38,7 @@ import numpy as np  # noqa: E402  host side: synthetic data, medians
 
 import minicnn  # noqa: E402
 from minicnn import backend as B  # noqa: E402
+from minicnn import parallel as P  # noqa: E402
 from minicnn import threads as T  # noqa: E402
 from minicnn.layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout,  # noqa: E402
                             Flatten, MaxPooling2D, ReLU, Softmax)
@@ -165,45 +166,63 @@ def gemm_gflops(n=2048, runs=5):
             "module": xp.__name__}
 
 
-# ---- threads ----------------------------------------------------------------
-def configure_threads(requested):
-    """Use ``requested`` threads in minicnn (None: its default, one per core); report them.
+# ---- processes and threads ---------------------------------------------------
+def configure_parallel(processes, threads):
+    """Use ``processes`` (None: minicnn's default, one per core) and report what runs.
 
-    minicnn splits each batch into one part per thread (minicnn/threads.py) and
-    then holds NumPy's OpenBLAS at one thread per call; torch gets the same count.
+    fit() splits each batch over one process per core (minicnn/parallel.py), each
+    on one thread with OpenBLAS at one thread per call; this script times the
+    same. With one process, the NumPy fast paths split each batch over
+    ``threads`` threads instead (minicnn/threads.py). torch gets the cores in use.
     """
-    if requested:
-        T.set_threads(requested)
-    n = T.get_threads() if B.get_backend() == "numpy" else 1
-    if n > 1 and T._blas.found():
+    if processes:
+        P.set_processes(processes)
+    if threads:
+        T.set_threads(threads)
+    n_proc = P.get_processes() if B.get_backend() == "numpy" else 1
+    n_threads = 1 if n_proc > 1 else (T.get_threads() if B.get_backend() == "numpy" else 1)
+    if n_proc > 1 or (n_threads > 1 and T._blas.found()):
         blas = "OpenBLAS held at 1 thread per call"
     else:
         blas = "NumPy's BLAS at its own thread count"
-    return {"requested": requested, "threads": n, "blas": blas}
+    return {"requested_processes": processes, "requested_threads": threads,
+            "processes": n_proc, "threads": n_threads, "cores": max(n_proc, n_threads),
+            "blas": blas}
 
 
 # ---- minicnn timings --------------------------------------------------------
 def time_minicnn(model, batch_size, steps, repeats, warmup, infer_images, seed):
-    """Train and inference images/s of a compiled minicnn model (medians of ``repeats``)."""
+    """Train and inference images/s of a compiled minicnn model (medians of ``repeats``).
+
+    As fit() and predict() run: over a parallel.Team of worker processes where
+    they would use one (numpy, more than one process), else in this process.
+    """
     batches = device_batches(model, batch_size, min(steps, 8), seed)
-
-    def train(n_steps):
-        for s in range(n_steps):
-            model._train_step(*batches[s % len(batches)])
-
-    train(warmup)
-    train_s = median_seconds(lambda: train(steps), repeats)
-
     infer = device_batches(model, batch_size, -(-infer_images // batch_size), seed + 1)
     x = B.xp().concatenate([b[0] for b in infer])[:infer_images]
-    layers = model._folded_for_inference(model.layers)    # as predict() runs them
+    with model._team(batch_size, infer_images, batches[0][1]) as team:
+        step = team.train_step if team is not None else model._train_step
 
-    def predict(n):
-        for i in range(0, n, batch_size):
-            model._forward(x[i:i + batch_size], False, layers)
+        def train(n_steps):
+            for s in range(n_steps):
+                step(*batches[s % len(batches)])
 
-    predict(min(infer_images, 2 * batch_size))
-    infer_s = median_seconds(lambda: predict(infer_images), repeats)
+        train(warmup)
+        train_s = median_seconds(lambda: train(steps), repeats)
+
+        if team is not None:
+            team.refold()                                  # as predict() does
+            forward = lambda xb: team.infer(xb, "outputs")  # noqa: E731
+        else:
+            layers = model._folded_for_inference(model.layers)    # as predict() runs them
+            forward = lambda xb: model._forward(xb, False, layers)  # noqa: E731
+
+        def predict(n):
+            for i in range(0, n, batch_size):
+                forward(x[i:i + batch_size])
+
+        predict(min(infer_images, 2 * batch_size))
+        infer_s = median_seconds(lambda: predict(infer_images), repeats)
     return {"train_img_s": steps * batch_size / train_s, "train_step_ms": 1e3 * train_s / steps,
             "infer_img_s": infer_images / infer_s}
 
@@ -386,8 +405,8 @@ def torch_device(torch, wanted):
 # ---- report -----------------------------------------------------------------
 def print_report(results, gemm, threads, info, torch_info):
     where = info.get("gpu") or info["cpu"]
-    print(f"\nminicnn on {info['backend']} ({where}), float32, {threads['threads']} "
-          f"thread(s) ({threads['blas']})")
+    print(f"\nminicnn on {info['backend']} ({where}), float32, {threads['processes']} "
+          f"process(es) x {threads['threads']} thread(s) ({threads['blas']})")
     print(f"float32 GEMM {gemm['n']}x{gemm['n']} ({gemm['module']}.matmul, median of "
           f"{gemm['runs']}): {gemm['gflops']:.1f} GFLOP/s\n")
     head = (f"{'model':<17} {'batch':>5} {'MFLOP/img':>9} {'train img/s':>12} {'GFLOP/s':>8} "
@@ -435,8 +454,11 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=3, help="untimed training steps first")
     p.add_argument("--infer-images", type=int, default=10000,
                    help="images per timed inference run")
+    p.add_argument("--processes", type=int, default=None,
+                   help="minicnn processes a batch is split over; default: one per core")
     p.add_argument("--threads", type=int, default=None,
-                   help="minicnn (and torch) threads; default: one per core")
+                   help="with --processes 1: minicnn threads; also torch's thread count "
+                        "(default: the cores minicnn uses)")
     p.add_argument("--compare", choices=["torch"], default=None,
                    help="also time the same architectures in PyTorch (optional)")
     p.add_argument("--torch-device", choices=["auto", "cpu", "cuda"], default="auto",
@@ -456,18 +478,20 @@ def main(argv=None):
     unknown = [n for n in names if n not in assignment4.MODELS]
     if unknown:
         p.error(f"unknown model {unknown[0]!r}; choose one of: {', '.join(assignment4.MODELS)} or all")
-    for flag in ("steps", "repeats", "infer_images"):
+    for flag in ("steps", "repeats", "infer_images", "processes", "threads"):
+        if getattr(args, flag) is None:
+            continue
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be >= 1")
 
     use_backend(args.backend, p)
     torch = import_torch() if args.compare == "torch" else None   # before the thread limits
-    threads = configure_threads(args.threads)
+    threads = configure_parallel(args.processes, args.threads)
     info = device_info()
     torch_info = None
     if torch is not None:
         dev = torch_device(torch, args.torch_device)
-        torch.set_num_threads(args.threads or threads["threads"])
+        torch.set_num_threads(args.threads or threads["cores"])
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
         torch_info = {"version": torch.__version__, "device": str(dev),
