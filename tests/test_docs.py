@@ -163,7 +163,8 @@ def test_schedule_values_match_library():
 MODULES = ["backend", "im2col", "channels", "losses", "optimizers", "schedules", "models",
            "callbacks", "gradcheck", "initializers", "utils", "viz", "layers",
            "layers.activations", "layers.base", "layers.conv", "layers.core",
-           "layers.dropout", "layers.normalization", "layers.pooling", "datasets"]
+           "layers.dropout", "layers.normalization", "layers.pooling", "datasets",
+           "threads", "memory", "parallel", "profiler"]
 
 
 def _namespaces():
@@ -176,7 +177,8 @@ def _namespaces():
         for name, obj in vars(mod).items():
             if inspect.isclass(obj) and obj.__module__.startswith("minicnn"):
                 classes[name] = obj
-    for alias, short in (("B", "backend"), ("I", "im2col"), ("CH", "channels")):
+    for alias, short in (("B", "backend"), ("I", "im2col"), ("CH", "channels"),
+                         ("T", "threads"), ("P", "parallel")):
         modules[alias] = modules[short]       # the library's own import aliases
     from tests import strict_xp
     modules["strict_xp"] = strict_xp
