@@ -372,36 +372,39 @@ class Sequential:
             cb.set_model(self)
         self.stop_training = False
         self.history = history
-        for cb in cbs:
-            cb.on_train_begin()
-        batches = self._team(batch_size, n, t)          # worker processes, if any, for this fit
-        try:  # callbacks get on_train_end (files closed) even if training is interrupted
-            team = batches.__enter__()
-            for epoch in range(epochs):
-                if verbose:
-                    print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-                for cb in cbs:
-                    cb.on_epoch_begin(epoch)
-                start = time.perf_counter()
-                logs = self._train_epoch(x, t, lab, batch_size, shuffle, verbose, cbs, team)
-                if logs is None:                              # non-finite loss: stopped
-                    history.stopped = self._stopped_reason(epoch)
-                    break
-                if validation_data is not None:
-                    logs["val_loss"], logs["val_acc"] = self._evaluate_device(
-                        vx, vt, vlab, batch_size, team)
-                logs["lr"] = float(self.optimizer.lr)
-                if verbose:
-                    print(_epoch_line(time.perf_counter() - start, logs), flush=True)
-                for cb in cbs:
-                    cb.on_epoch_end(epoch, logs)
-                if self.stop_training:
-                    break
-        finally:
-            batches.__exit__(None, None, None)
+        with self._team(batch_size, n, t) as team:      # worker processes, if any, for this fit
             for cb in cbs:
-                cb.on_train_end()
+                cb.on_train_begin()
+            try:  # callbacks get on_train_end (files closed) even if training is interrupted
+                self._fit_epochs(x, t, lab, batch_size, epochs, verbose, shuffle, cbs, team,
+                                 (vx, vt, vlab) if validation_data is not None else None)
+            finally:
+                for cb in cbs:
+                    cb.on_train_end()
         return history
+
+    def _fit_epochs(self, x, t, lab, batch_size, epochs, verbose, shuffle, cbs, team, validation):
+        """fit's epochs: train, validate, report, call back; stops early when asked to."""
+        for epoch in range(epochs):
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+            for cb in cbs:
+                cb.on_epoch_begin(epoch)
+            start = time.perf_counter()
+            logs = self._train_epoch(x, t, lab, batch_size, shuffle, verbose, cbs, team)
+            if logs is None:                                  # non-finite loss: stopped
+                self.history.stopped = self._stopped_reason(epoch)
+                break
+            if validation is not None:
+                logs["val_loss"], logs["val_acc"] = self._evaluate_device(
+                    *validation, batch_size, team)
+            logs["lr"] = float(self.optimizer.lr)
+            if verbose:
+                print(_epoch_line(time.perf_counter() - start, logs), flush=True)
+            for cb in cbs:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
 
     def _train_epoch(self, x, t, lab, batch_size, shuffle, verbose, cbs, team=None):
         """One pass over the data; returns {"loss", "acc"}, or None if the loss went non-finite.
