@@ -8,7 +8,9 @@ forward(recorded input, training=True), then backward(a random gradient of its
 output's shape); each figure is the median. The fused softmax cross-entropy and
 the optimizer step get rows of their own, so the table covers a whole training
 step, and the full step (Sequential._train_step) is timed as a check of the sum.
-On CuPy the device is synchronised before every clock reading.
+On CuPy the device is synchronised before every clock reading. The layers run
+in this one process (fit splits a batch over processes, minicnn/parallel.py;
+--threads 1 --batch-size 64 shows one of two processes' share of a Go Crazy step).
 
     python benchmarks/bench_layers.py                      # NumPy, batch 128
     python benchmarks/bench_layers.py --reference --threads 1   # the first, straightforward version
@@ -27,7 +29,7 @@ import numpy as np  # noqa: E402  host side: random gradients
 import minicnn  # noqa: E402
 from minicnn import backend as B  # noqa: E402
 
-from bench_train import (assignment4, build_model, configure_threads,  # noqa: E402
+from bench_train import (assignment4, build_model, configure_parallel,  # noqa: E402
                          device_batches, device_info, median_seconds, use_backend,
                          write_json)
 
@@ -116,7 +118,7 @@ def main(argv=None):
         p.error("--repeats must be >= 1 and --batch-size >= 2")
 
     use_backend(args.backend, p)
-    threads = configure_threads(args.threads)
+    threads = configure_parallel(1, args.threads)   # layers run in this process (no team)
     info = device_info()
     minicnn.seed(args.seed)
     model, _ = build_model(args.model, args.reference)

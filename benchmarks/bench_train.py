@@ -3,21 +3,24 @@
 For each model of examples/assignment4.py, at its own batch size and float32:
 
   train      one optimiser step per batch (forward, fused softmax cross-entropy,
-             backward, optimizer step) through Sequential._train_step, on data
-             moved to the device beforehand, so no host transfer is timed;
+             backward, optimizer step) as fit runs it: split over one process
+             per core (minicnn/parallel.py) on NumPy, else Sequential._train_step;
+             on data moved to the device beforehand, so no host transfer is timed;
   inference  a forward pass in inference mode over --infer-images images, in
              batches of the model's batch size, again on device data, through
              the layers predict() runs (batch norms folded into the next conv).
 
 Each figure is the median of --repeats timed runs, after --warmup untimed steps;
-on CuPy the device is synchronised before every clock reading. Achieved GFLOP/s
+on CuPy the device is synchronised before every clock reading. --rounds R
+measures minicnn and torch alternately R times and reports medians. Achieved GFLOP/s
 come from the model's multiply-accumulate count (macs_per_image) and are printed
 beside this machine's float32 GEMM rate (a 2048x2048 matrix product on the same
 backend). --compare torch times the same architecture in PyTorch in the same run.
 
     python benchmarks/bench_train.py                          # go-crazy, NumPy
     python benchmarks/bench_train.py --model all --json train.json
-    python benchmarks/bench_train.py --threads 1 --compare torch
+    python benchmarks/bench_train.py --model all --compare torch --rounds 3
+    python benchmarks/bench_train.py --processes 1 --threads 1 --compare torch
     python benchmarks/bench_train.py --backend cupy --compare torch
 """
 import argparse
@@ -225,6 +228,11 @@ def time_minicnn(model, batch_size, steps, repeats, warmup, infer_images, seed):
         infer_s = median_seconds(lambda: predict(infer_images), repeats)
     return {"train_img_s": steps * batch_size / train_s, "train_step_ms": 1e3 * train_s / steps,
             "infer_img_s": infer_images / infer_s}
+
+
+def median_figures(runs):
+    """The median of each figure over several runs' dicts of figures."""
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
 
 
 # ---- PyTorch, optional ------------------------------------------------------
@@ -465,6 +473,9 @@ def main(argv=None):
                    help="auto: cuda on --backend cupy when torch sees a GPU, else cpu")
     p.add_argument("--reference", action="store_true",
                    help="use the layers' readable reference paths (reference=True)")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure minicnn and torch alternately this many times; medians "
+                        "(evens out a machine whose speed drifts)")
     p.add_argument("--gemm-size", type=int, default=2048)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, metavar="PATH", help="write every figure to PATH")
@@ -478,7 +489,7 @@ def main(argv=None):
     unknown = [n for n in names if n not in assignment4.MODELS]
     if unknown:
         p.error(f"unknown model {unknown[0]!r}; choose one of: {', '.join(assignment4.MODELS)} or all")
-    for flag in ("steps", "repeats", "infer_images", "processes", "threads"):
+    for flag in ("steps", "repeats", "infer_images", "processes", "threads", "rounds"):
         if getattr(args, flag) is None:
             continue
         if getattr(args, flag) < 1:
@@ -506,8 +517,18 @@ def main(argv=None):
         batch_size = args.batch_size or batch_size
         per_layer, macs = macs_per_image(model)
         fwd_flops, train_flops = flops_per_image(macs)
-        m = time_minicnn(model, batch_size, args.steps, args.repeats, args.warmup,
-                         args.infer_images, args.seed)
+        rounds = []          # minicnn, then torch here and in its own process, --rounds times
+        for _ in range(args.rounds):
+            m = time_minicnn(model, batch_size, args.steps, args.repeats, args.warmup,
+                             args.infer_images, args.seed)
+            if torch is not None:
+                t = time_torch(model, batch_size, args.steps, args.repeats, args.warmup,
+                               args.infer_images, args.seed, torch, dev)
+                own = time_torch_own_process(name, batch_size, args, torch_info["threads"])
+                rounds.append((m, t, own))
+            else:
+                rounds.append((m,))
+        m = median_figures([r[0] for r in rounds])
         m["train_gflops"] = m["train_img_s"] * train_flops / 1e9
         m["infer_gflops"] = m["infer_img_s"] * fwd_flops / 1e9
         row = {"model": name, "batch_size": batch_size, "params": model.count_params(),
@@ -515,9 +536,7 @@ def main(argv=None):
                "macs_per_layer": dict(per_layer), "forward_flops": fwd_flops,
                "train_flops": train_flops, "minicnn": m}
         if torch is not None:
-            t = time_torch(model, batch_size, args.steps, args.repeats, args.warmup,
-                           args.infer_images, args.seed, torch, dev)
-            own = time_torch_own_process(name, batch_size, args, torch_info["threads"])
+            t, own = median_figures([r[1] for r in rounds]), median_figures([r[2] for r in rounds])
             for fig in (t, own):
                 fig["train_gflops"] = fig["train_img_s"] * train_flops / 1e9
                 fig["infer_gflops"] = fig["infer_img_s"] * fwd_flops / 1e9

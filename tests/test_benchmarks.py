@@ -1,0 +1,54 @@
+"""The benchmark scripts run end to end and write what they promise (tiny sizes; no timing asserted)."""
+import json
+import os
+import sys
+
+import pytest
+
+from minicnn import parallel as P
+from minicnn import threads as T
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+import bench_layers  # noqa: E402
+import bench_train  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_counts():
+    """The scripts set minicnn's process and thread counts; put the defaults back."""
+    processes, threads = P._processes, T._threads
+    yield
+    P._processes = processes
+    if threads is None:
+        T._threads = None
+    else:
+        T.set_threads(threads)
+
+
+def test_bench_layers_covers_every_layer(tmp_path, capsys):
+    out = tmp_path / "layers.json"
+    assert bench_layers.main(["--model", "kernel-optimised", "--batch-size", "8", "--repeats", "1",
+                              "--warmup", "1", "--threads", "1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    names = [row["layer"] for row in data["layers"]]
+    assert names[-2:] == ["loss", "optimizer"] and "conv2d_2" in names
+    assert all(name in text for name in names)
+    assert data["threads"]["processes"] == 1
+
+
+@pytest.mark.skipif(not P._can_fork(), reason="worker processes need os.fork")
+def test_bench_train_reports_each_model_over_processes(tmp_path, capsys):
+    out = tmp_path / "train.json"
+    assert bench_train.main(["--model", "kernel-optimised", "--batch-size", "8", "--steps", "2",
+                             "--repeats", "1", "--warmup", "1", "--infer-images", "256",
+                             "--processes", "2", "--gemm-size", "64", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    (row,) = data["results"]
+    assert row["model"] == "kernel-optimised" and row["batch_size"] == 8
+    assert row["minicnn"]["train_img_s"] > 0 and row["minicnn"]["infer_img_s"] > 0
+    assert data["threads"]["processes"] == 2
+    assert "2 process(es)" in text
