@@ -23,7 +23,10 @@ every layer; processes run freely between the few points where they must
 agree (the batch norms' sums, and the end of the step). Parameters and
 batch-norm statistics live in memory shared by every process, so rank 0's
 optimizer step is seen by all. Workers are forked (Linux, macOS with fork):
-they start as copies of the calling process, model included.
+they start as copies of the calling process, model included. (Python 3.12+
+warns that forking a process that has threads may deadlock the child: before
+forking, the Team shuts minicnn's thread pool down and holds OpenBLAS at one
+thread, so no thread of ours is inside a lock.)
 
 A ``Team`` lives for one fit/evaluate/predict call. ``set_processes(n)``
 chooses P (default: one per core, at most 8; 1 turns splitting off).

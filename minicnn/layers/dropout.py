@@ -31,8 +31,8 @@ class Dropout(Layer):
         y = xp.empty_like(x)
 
         def rows(part):  # a thread's samples (minicnn/threads.py)
-            rows = slice(mine.start + part.start, mine.start + part.stop)   # of the whole batch
-            xp.multiply(kept(rows), x.dtype.type(1.0 / keep), out=mask[part])   # 0 or 1/p
+            whole = slice(mine.start + part.start, mine.start + part.stop)  # rows of the batch
+            xp.multiply(kept(whole), x.dtype.type(1.0 / keep), out=mask[part])  # 0 or 1/p
             xp.multiply(x[part], mask[part], out=y[part])
         T.run(rows, x.shape[0], size=x.size)
         self._scaled_mask = mask
