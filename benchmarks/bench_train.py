@@ -12,14 +12,15 @@ For each model of examples/assignment4.py, at its own batch size and float32:
 
 Each figure is the median of --repeats timed runs, after --warmup untimed steps;
 on CuPy the device is synchronised before every clock reading. --rounds R
-measures minicnn and torch alternately R times and reports medians. Achieved GFLOP/s
+measures minicnn and torch alternately R times and reports medians (a ratio:
+the median of the R rounds' ratios). Achieved GFLOP/s
 come from the model's multiply-accumulate count (macs_per_image) and are printed
 beside this machine's float32 GEMM rate (a 2048x2048 matrix product on the same
 backend). --compare torch times the same architecture in PyTorch in the same run.
 
     python benchmarks/bench_train.py                          # go-crazy, NumPy
     python benchmarks/bench_train.py --model all --json train.json
-    python benchmarks/bench_train.py --model all --compare torch --rounds 3
+    python benchmarks/bench_train.py --model all --compare torch --rounds 5
     python benchmarks/bench_train.py --processes 1 --threads 1 --compare torch
     python benchmarks/bench_train.py --backend cupy --compare torch
 """
@@ -447,7 +448,8 @@ def print_report(results, gemm, threads, info, torch_info):
               f"{o['infer_img_s']:>10,.0f}/{t['infer_img_s']:<10,.0f} "
               f"{r['ratio_train_own']:>9.2f}x/{r['ratio_train']:.2f}x{'':<5} "
               f"{r['ratio_infer_own']:>9.2f}x/{r['ratio_infer']:.2f}x")
-    print("ratio: minicnn images/s over torch images/s (above 1: minicnn is faster).")
+    print("ratio: minicnn images/s over torch images/s (above 1: minicnn is faster); with "
+          "--rounds, the median of the rounds' ratios.")
 
 
 def main(argv=None):
@@ -540,11 +542,12 @@ def main(argv=None):
             for fig in (t, own):
                 fig["train_gflops"] = fig["train_img_s"] * train_flops / 1e9
                 fig["infer_gflops"] = fig["infer_img_s"] * fwd_flops / 1e9
-            row.update(torch=t, torch_own_process=own,
-                       ratio_train=m["train_img_s"] / t["train_img_s"],
-                       ratio_infer=m["infer_img_s"] / t["infer_img_s"],
-                       ratio_train_own=m["train_img_s"] / own["train_img_s"],
-                       ratio_infer_own=m["infer_img_s"] / own["infer_img_s"])
+            # each round's ratio is taken between figures measured minutes apart at most;
+            # the median of those is steadier than a ratio of medians on a drifting machine
+            row.update(torch=t, torch_own_process=own, rounds=[list(r) for r in rounds],
+                       **{f"ratio_{kind}{suffix}": statistics.median(
+                           r[0][f"{kind}_img_s"] / r[i][f"{kind}_img_s"] for r in rounds)
+                          for kind in ("train", "infer") for i, suffix in ((1, ""), (2, "_own"))})
         results.append(row)
         print(f"{name}: train {m['train_img_s']:,.0f} img/s, inference {m['infer_img_s']:,.0f} img/s"
               + (f"; torch {row['torch']['train_img_s']:,.0f} / {row['torch']['infer_img_s']:,.0f}"
