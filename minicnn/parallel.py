@@ -22,7 +22,8 @@ Separate processes, not threads: threads share Python's lock and meet at
 every layer; processes run freely between the few points where they must
 agree (the batch norms' sums, and the end of the step). Parameters and
 batch-norm statistics live in memory shared by every process, so rank 0's
-optimizer step is seen by all. Workers are forked (Linux, macOS with fork):
+optimizer step is seen by all. Workers are forked (Linux only; elsewhere
+one process does everything):
 they start as copies of the calling process, model included. (Python 3.12+
 warns that forking a process that has threads may deadlock the child: before
 forking, the Team shuts minicnn's thread pool down and holds OpenBLAS at one
@@ -37,6 +38,7 @@ import mmap
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import traceback
 
@@ -67,7 +69,9 @@ def _available_cores():
 
 
 def _can_fork():
-    return hasattr(os, "fork") and "fork" in multiprocessing.get_all_start_methods()
+    """Workers are forked copies of this process: Linux only (macOS's system libraries,
+    its BLAS among them, are not safe to use in a forked child)."""
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
 
 
 def set_processes(n):
@@ -76,8 +80,8 @@ def set_processes(n):
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_processes: n must be an int >= 1, got {n!r}.")
     if n > 1 and not _can_fork():
-        raise RuntimeError("set_processes: more than one process needs os.fork (Linux or "
-                           "macOS); use set_processes(1) here.")
+        raise RuntimeError("set_processes: more than one process needs forked workers, "
+                           "which minicnn uses on Linux only; use set_processes(1) here.")
     _processes = n
 
 
