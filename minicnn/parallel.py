@@ -61,13 +61,6 @@ _processes = None     # None: not chosen yet, see get_processes()
 _split = None         # inside a split step: this process's _Split
 
 
-def _available_cores():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def _can_fork():
     """Workers are forked copies of this process: Linux only (macOS's system libraries,
     its BLAS among them, are not safe to use in a forked child)."""
@@ -88,7 +81,7 @@ def set_processes(n):
 def get_processes():
     """Processes a batch is split over: set_processes' value, else one per core (at most 8)."""
     if _processes is None:
-        return min(_available_cores(), 8) if _can_fork() else 1
+        return min(T.available_cores(), 8) if _can_fork() else 1
     return _processes
 
 
@@ -151,7 +144,7 @@ class _Barrier:
 
     def __init__(self, ctx, size, alive):
         self.size, self.alive = size, alive
-        self.spin = SPIN if size <= _available_cores() else 0.0    # never spin on a shared core
+        self.spin = SPIN if size <= T.available_cores() else 0.0    # never spin on a shared core
         self.arrived = ctx.Semaphore(0)
         self.go = [ctx.Semaphore(0) for _ in range(size)]
 

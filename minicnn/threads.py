@@ -39,7 +39,8 @@ _pool = None
 _in_section = threading.local()
 
 
-def _available_cores():
+def available_cores():
+    """CPU cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
@@ -66,7 +67,7 @@ def get_threads():
     to one thread per call (its threads would compete with ours).
     """
     if _threads is None:
-        set_threads(min(_available_cores(), 8) if _blas.found() else 1)
+        set_threads(min(available_cores(), 8) if _blas.found() else 1)
     return _threads
 
 
