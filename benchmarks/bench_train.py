@@ -499,7 +499,10 @@ def main(argv=None):
 
     use_backend(args.backend, p)
     torch = import_torch() if args.compare == "torch" else None   # before the thread limits
-    threads = configure_parallel(args.processes, args.threads)
+    try:   # reference-path layers always run in one process (Sequential._team)
+        threads = configure_parallel(1 if args.reference else args.processes, args.threads)
+    except RuntimeError as err:
+        p.exit(2, f"error: {err}\n")
     info = device_info()
     torch_info = None
     if torch is not None:
