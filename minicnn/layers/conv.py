@@ -83,10 +83,11 @@ class Conv2D(Layer):
     def _chunks(self, part, cols):
         """``part`` (a slice of the batch) cut into pieces of about CHUNK_BYTES of columns.
 
-        Each piece's im2col columns are still in the core's cache when the
-        matrix product reads them: the product runs nearly twice as fast as
-        over a whole batch's columns (benchmarks/RESULTS.md). The reference
-        path takes the whole part at once.
+        Forward: each piece's im2col columns are still in the core's cache when
+        the matrix product reads them, which runs nearly twice as fast as over a
+        whole batch's columns (benchmarks/RESULTS.md). Backward reads columns
+        written long before, so it gains nothing and takes its part at once. The
+        reference path takes the whole part at once.
         """
         if self.reference:
             return [part]
@@ -152,31 +153,27 @@ class Conv2D(Layer):
             dx = B.xp().empty(self._x_shape, dtype=g.dtype)
 
         def rows(part):  # one thread's samples; returns its share of the kernel/bias gradients
-            shares = [chunk(ch) for ch in self._chunks(part, cols)]   # a few images at a time
-            return sum(dk for dk, _ in shares), \
-                sum(db for _, db in shares) if self.use_bias else None
-
-        def chunk(ch):  # the images ch, while their columns and gradients are in cache
             if relu_in_rows:
-                self.activation.backward_rows(grad_out, g_act, ch)      # g = grad_out * [y > 0]
-            gp = g[ch].reshape(-1, f)                                   # (M_chunk, F)
-            dk = cols[ch].reshape(gp.shape[0], -1).T @ gp               # (kh*kw*C, F)
+                self.activation.backward_rows(grad_out, g_act, part)    # g = grad_out * [y > 0]
+            gp = g[part].reshape(-1, f)                                 # (M_part, F)
+            dk = cols[part].reshape(gp.shape[0], -1).T @ gp             # (kh*kw*C, F)
             db = CH.channel_sum(gp) if self.use_bias else None          # (F,)
             if not want_dx:
                 return dk, db
             if self._is_pointwise():
-                B.xp().matmul(gp, kernel.reshape(-1, f).T, out=dx[ch].reshape(-1, c_in))
+                B.xp().matmul(gp, kernel.reshape(-1, f).T, out=dx[part].reshape(-1, c_in))
             elif self.reference:
-                dcols = gp @ kernel.reshape(-1, f).T                    # (M_chunk, kh*kw*C)
-                dxpad[ch] = I.col2im(dcols.reshape((-1, oh, ow, kh * kw * c_in)),
-                                     dxpad[ch].shape, kh, kw, sh, sw)
+                dcols = gp @ kernel.reshape(-1, f).T                    # (M_part, kh*kw*C)
+                dxpad[part] = I.col2im(dcols.reshape((-1, oh, ow, kh * kw * c_in)),
+                                       dxpad[part].shape, kh, kw, sh, sw)
             else:
-                block = d[ch]                                           # (N_chunk, H'*W', C)
+                block = d[part]                                         # (N_part, H'*W', C)
 
                 def offset_grad(k):  # dL/dcols for kernel offset k: g @ kernel[k]^T
                     B.xp().matmul(gp, per_offset[k], out=block.reshape(-1, c_in))
-                    return block.reshape(-1, oh, ow, c_in)              # (N_chunk, H', W', C)
-                I.col2im_offsets(offset_grad, dxpad[ch].shape, kh, kw, sh, sw, out=dxpad[ch])
+                    return block.reshape(-1, oh, ow, c_in)              # (N_part, H', W', C)
+                I.col2im_offsets(offset_grad, dxpad[part].shape, kh, kw, sh, sw,
+                                 out=dxpad[part])
             return dk, db
 
         if self.reference:
