@@ -214,12 +214,7 @@ def time_minicnn(model, batch_size, steps, repeats, warmup, infer_images, seed):
         train(warmup)
         train_s = median_seconds(lambda: train(steps), repeats)
 
-        if team is not None:
-            team.refold()                                  # as predict() does
-            forward = lambda xb: team.infer(xb, "outputs")  # noqa: E731
-        else:
-            layers = model._folded_for_inference(model.layers)    # as predict() runs them
-            forward = lambda xb: model._forward(xb, False, layers)  # noqa: E731
+        forward = model._inference("outputs", team)        # as predict() runs it
 
         def predict(n):
             for i in range(0, n, batch_size):

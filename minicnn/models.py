@@ -294,17 +294,27 @@ class Sequential:
         loss, correct = self._train_step(x, t, lab)
         return [float(B.to_host(loss)) / x.shape[0], float(B.to_host(correct)) / x.shape[0]]
 
+    def _inference_layers(self, which):
+        """The layers inference runs, batch norms folded: "logits" (the loss's input) or "outputs"."""
+        return self._folded_for_inference(self._logit_layers() if which == "logits"
+                                          else self.layers)
+
+    def _inference(self, which, team=None):
+        """A function: a batch -> its "logits" or "outputs" in inference mode, with the
+        weights as they are now; over the team's processes when there is one."""
+        if team is not None:
+            team.refold()
+            return lambda xb: team.infer(xb, which)
+        layers = self._inference_layers(which)
+        return lambda xb: self._forward(xb, False, layers)
+
     def _evaluate_device(self, x, t, lab, batch_size, team=None):
         """(mean loss, accuracy) over already-checked device data, inference mode."""
         loss_sum = correct = 0.0
         n = x.shape[0]
-        if team is not None:
-            team.refold()
-        else:
-            layers = self._folded_for_inference(self._logit_layers())
+        logits_of = self._inference("logits", team)
         for i in range(0, n, batch_size):
-            xb = x[i:i + batch_size]
-            logits = team.infer(xb, "logits") if team else self._forward(xb, False, layers)
+            logits = logits_of(x[i:i + batch_size])
             loss_sum = loss_sum + self.loss.forward(logits, t[i:i + batch_size], validate=False) \
                 * logits.shape[0]
             correct = correct + (logits.argmax(axis=1) == lab[i:i + batch_size]).sum()
@@ -328,13 +338,8 @@ class Sequential:
         self._check_batch_size(batch_size, "predict")
         x = self._check_x(x, "predict")
         with self._team(batch_size, x.shape[0]) as team:
-            if team is not None:
-                outs = [team.infer(x[i:i + batch_size], "outputs")
-                        for i in range(0, x.shape[0], batch_size)]
-            else:
-                layers = self._folded_for_inference(self.layers)
-                outs = [self._forward(x[i:i + batch_size], False, layers)
-                        for i in range(0, x.shape[0], batch_size)]
+            outputs_of = self._inference("outputs", team)
+            outs = [outputs_of(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
         return B.to_host(B.xp().concatenate(outs, axis=0))
 
     def _team(self, batch_size, n_samples, targets=None):

@@ -22,12 +22,11 @@ Separate processes, not threads: threads share Python's lock and meet at
 every layer; processes run freely between the few points where they must
 agree (the batch norms' sums, and the end of the step). Parameters and
 batch-norm statistics live in memory shared by every process, so rank 0's
-optimizer step is seen by all. Workers are forked (Linux only; elsewhere
-one process does everything):
-they start as copies of the calling process, model included. (Python 3.12+
-warns that forking a process that has threads may deadlock the child: before
-forking, the Team shuts minicnn's thread pool down and holds OpenBLAS at one
-thread, so no thread of ours is inside a lock.)
+optimizer step is seen by all. Workers are forked (Linux only; elsewhere one
+process does everything): they start as copies of the calling process, model
+included. (Python 3.12+ warns that forking a process that has threads may
+deadlock the child: before forking, the Team shuts minicnn's thread pool down
+and holds OpenBLAS at one thread, so no thread of ours is inside a lock.)
 
 A ``Team`` lives for one fit/evaluate/predict call. ``set_processes(n)``
 chooses P (default: one per core, at most 8; 1 turns splitting off).
@@ -181,7 +180,7 @@ class Team:
             raise ValueError("Team: size must be >= 2.")
         self.model, self.size = model, size
         self._share_weights(model)
-        self._slots = [(layer, key) for layer, key in getattr(model, "_train_slots", [])]
+        self._slots = list(getattr(model, "_train_slots", []))
         widths = [int(layer.params[key].size) for layer, key in self._slots]
         self._offsets = np.concatenate([[0], np.cumsum(widths, dtype=np.int64)]).astype(int)
         floatx = B.floatx()
@@ -197,7 +196,7 @@ class Team:
         if targets is not None:
             self.t = shared_empty((batch_size,) + tuple(targets.shape[1:]), targets.dtype)
             self.lab = shared_empty((batch_size,), np.int64)
-        self._threads_before = T._threads
+        self._threads_before = T.chosen_threads()
         T.set_threads(1)                    # one core per process: no threads inside
         T._blas.pin_one()
         ctx = multiprocessing.get_context("fork")
@@ -289,8 +288,7 @@ class Team:
 
     def _infer_rows(self, xb, which, generation):
         if getattr(self, "_folded_key", None) != (which, generation):
-            layers = self.model._logit_layers() if which == "logits" else self.model.layers
-            self._folded = self.model._folded_for_inference(layers)
+            self._folded = self.model._inference_layers(which)
             self._folded_key = (which, generation)
         return self.model._forward(xb, False, self._folded)
 
@@ -366,11 +364,7 @@ class Team:
         for conn in self._conns:
             conn.close()
         self._workers, self._conns = [], []
-        if self._threads_before is not None:
-            T.set_threads(self._threads_before)
-        else:
-            T._threads = None
-            T._blas.release()
+        T.restore_threads(self._threads_before)
 
     def __enter__(self):
         return self

@@ -49,14 +49,28 @@ def available_cores():
 
 def set_threads(n):
     """Use ``n`` threads (>= 1) in the NumPy fast paths; 1 runs everything on the caller's."""
-    global _threads, _pool
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"set_threads: n must be an int >= 1, got {n!r}.")
+    _choose(n)
+
+
+def chosen_threads():
+    """What set_threads was last given; None if it never was (the default applies)."""
+    return _threads
+
+
+def restore_threads(chosen):
+    """Undo later choices: ``chosen`` is what chosen_threads() returned before them."""
+    _choose(chosen)
+
+
+def _choose(n):
+    global _threads, _pool
     if _pool is not None:
         _pool.shutdown(wait=True)
         _pool = None
     _threads = n
-    if n == 1:
+    if n is None or n == 1:
         _blas.release()
 
 

@@ -18,13 +18,10 @@ import bench_train  # noqa: E402
 @pytest.fixture(autouse=True)
 def _restore_counts():
     """The scripts set minicnn's process and thread counts; put the defaults back."""
-    processes, threads = P._processes, T._threads
+    processes, threads = P._processes, T.chosen_threads()
     yield
     P._processes = processes
-    if threads is None:
-        T._threads = None
-    else:
-        T.set_threads(threads)
+    T.restore_threads(threads)
 
 
 def test_bench_layers_covers_every_layer(tmp_path, capsys):
