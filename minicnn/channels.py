@@ -3,7 +3,8 @@
 NumPy broadcasts a (C,) vector over an (M, C) array with an inner loop of
 only C elements (C is 10 to 20 here), which is slow. Viewing the same memory
 as (M/k, k*C) and tiling the vector k times gives long inner loops and the
-same result. Sums over rows are a matrix-vector product (one BLAS call)
+same result. A GPU has no such inner loop; there the tiling would only add a
+kernel launch, so other backends keep (M, C). Sums over rows are a matrix-vector product (one BLAS call)
 instead of a reduction.
 """
 from . import backend as B
@@ -20,7 +21,9 @@ def widen(x2, *vectors):
     """(M, C) array and (C,) vectors -> (M/k, k*C) view and k-times tiled vectors."""
     xp = B.xp()
     m, c = x2.shape
-    k = _rows_per_line(m)
+    k = _rows_per_line(m) if B.get_backend() == "numpy" else 1
+    if k == 1:
+        return (x2,) + vectors
     return (x2.reshape(m // k, k * c),) + tuple(xp.tile(v, k) for v in vectors)
 
 

@@ -77,56 +77,79 @@ def test_every_layer_runs_on_strict_module(make, shape, training):
     compare(make, shape, training, None, "strict", rtol=1e-6)
 
 
-def test_loss_and_optimizers_on_strict_module():
+def _loss_and_optimizers():
+    """Loss value and gradient, then three SGD and three Adam steps; host copies."""
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((6, 4)).astype(np.float32)
     labels = np.array([0, 3, 1, 2, 2, 0])
     params = [rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)]
     grads = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
+    loss = SoftmaxCrossEntropy()
+    value = loss.forward(B.to_device(logits), B.to_device(labels))
+    d = loss.backward()
+    out = [B.to_host(value), B.to_host(d)]
+    for opt in (SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3), Adam(lr=0.01)):
+        ps = [B.to_device(p.copy()) for p in params]
+        for _ in range(3):
+            opt.step(ps, [B.to_device(g) for g in grads])
+        out += [B.to_host(p) for p in ps]
+    return out
 
-    def run():
-        loss = SoftmaxCrossEntropy()
-        value = loss.forward(B.to_device(logits), B.to_device(labels))
-        d = loss.backward()
-        out = [B.to_host(value), B.to_host(d)]
-        for opt in (SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3), Adam(lr=0.01)):
-            ps = [B.to_device(p.copy()) for p in params]
-            for _ in range(3):
-                opt.step(ps, [B.to_device(g) for g in grads])
-            out += [B.to_host(p) for p in ps]
-        return out
 
+def _fit_evaluate_predict():
+    """A two-epoch fit with validation, evaluate and predict of a small model; host results."""
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 8, 8, 1)).astype(np.float32)
+    y = rng.integers(0, 3, 40)
+    minicnn.seed(0)
+    model = Sequential([L.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+                        L.BatchNormalization(), L.Conv2D(4, 3),   # folded for inference
+                        L.MaxPooling2D(2), L.Conv2D(3, 2),
+                        L.Flatten(), L.Activation("softmax")])
+    model.compile("categorical_crossentropy", Adam(lr=0.01))
+    hist = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_data=(x, y))
+    return hist.history, model.evaluate(x, y), model.predict(x, batch_size=16)
+
+
+def _check_same_fit(got, ref):
+    for key in ref[0]:
+        np.testing.assert_allclose(got[0][key], ref[0][key], rtol=1e-5)
+    np.testing.assert_allclose(got[1], ref[1], rtol=1e-5)
+    np.testing.assert_allclose(got[2], ref[2], rtol=1e-5, atol=1e-6)
+
+
+def test_loss_and_optimizers_on_strict_module():
     B.set_backend("numpy")
-    ref = run()
+    ref = _loss_and_optimizers()
     with strict_xp.installed():
-        got = run()
+        got = _loss_and_optimizers()
     for a, b in zip(got, ref):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
 def test_fit_evaluate_predict_on_strict_module():
-    rng = np.random.default_rng(0)
-    x = rng.random((40, 8, 8, 1)).astype(np.float32)
-    y = rng.integers(0, 3, 40)
-
-    def run():
-        minicnn.seed(0)
-        model = Sequential([L.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
-                            L.BatchNormalization(), L.Conv2D(4, 3),   # folded for inference
-                            L.MaxPooling2D(2), L.Conv2D(3, 2),
-                            L.Flatten(), L.Activation("softmax")])
-        model.compile("categorical_crossentropy", Adam(lr=0.01))
-        hist = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_data=(x, y))
-        return hist.history, model.evaluate(x, y), model.predict(x, batch_size=16)
-
     B.set_backend("numpy")
-    ref = run()
+    ref = _fit_evaluate_predict()
     with strict_xp.installed():
-        got = run()
-    for key in ref[0]:
-        np.testing.assert_allclose(got[0][key], ref[0][key], rtol=1e-5)
-    np.testing.assert_allclose(got[1], ref[1], rtol=1e-5)
-    np.testing.assert_allclose(got[2], ref[2], rtol=1e-5, atol=1e-6)
+        got = _fit_evaluate_predict()
+    _check_same_fit(got, ref)
+
+
+@pytest.mark.gpu
+def test_loss_optimizers_and_fit_on_real_cupy_match_numpy():
+    """The fit runs in float64, so that cuBLAS' other summation order stays far below rtol."""
+    cupy = _cupy_or_skip()
+    B.set_backend("numpy")
+    ref_opt = _loss_and_optimizers()
+    B.set_floatx("float64")
+    ref_fit = _fit_evaluate_predict()
+    with _installed(cupy, "cupy"):
+        got_fit = _fit_evaluate_predict()
+        B.set_floatx("float32")
+        got_opt = _loss_and_optimizers()
+    for a, b in zip(got_opt, ref_opt):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _check_same_fit(got_fit, ref_fit)
 
 
 def _fit_transfers(epochs, verbose, n=40 * 16):

@@ -87,9 +87,10 @@ class Conv2D(Layer):
         the matrix product reads them, which runs nearly twice as fast as over a
         whole batch's columns (benchmarks/RESULTS.md). Backward reads columns
         written long before, so it gains nothing and takes its part at once. The
-        reference path takes the whole part at once.
+        reference path, and a GPU (where every piece would cost kernel launches
+        and its caches serve a whole batch), take the whole part at once.
         """
-        if self.reference:
+        if self.reference or B.get_backend() != "numpy":
             return [part]
         step = max(1, CHUNK_BYTES // cols[0].nbytes)                    # images per piece
         return [slice(a, min(a + step, part.stop)) for a in range(part.start, part.stop, step)]

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# The GPU figures of benchmarks/RESULTS.md, measured in one go on a CUDA machine
+# where numpy, cupy, tqdm, pytest and (for the comparison) torch are installed.
+#
+#   OUT=gpu_out bash benchmarks/gpu_check.sh               # every step
+#   OUT=gpu_out bash benchmarks/gpu_check.sh tests fit     # some steps
+#
+# Each step has a time limit and its own log in $OUT; a failing step does not
+# stop the others. At the end every log and JSON file is packed into
+# $OUT/gpu_check.tgz.
+set -u
+cd "$(dirname "$0")/.."
+OUT=${OUT:-gpu_out}
+mkdir -p "$OUT"
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+py=${PYTHON:-python3}
+
+step() {  # step NAME SECONDS COMMAND...: run it with a limit, log to $OUT/NAME.log
+    local name=$1 limit=$2
+    shift 2
+    echo "== $name (limit ${limit} s): $*"
+    local t0=$SECONDS
+    timeout "$limit" "$@" >"$OUT/$name.log" 2>&1
+    echo "   exit $?, $((SECONDS - t0)) s"
+    tail -n "${TAIL:-30}" "$OUT/$name.log"
+}
+
+run_step() {
+    case $1 in
+    env)
+        nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+        $py -c "import sys, numpy, cupy; print(sys.version.split()[0], 'numpy', numpy.__version__, 'cupy', cupy.__version__)"
+        $py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" ;;
+    tests)    # the whole suite; the gpu-marked tests run on the real device here
+        step tests 150 $py -m pytest -q -p no:cacheprovider -rs tests ;;
+    bench)    # Go Crazy: minicnn on CuPy against PyTorch on the same GPU
+        step bench_cupy 150 $py benchmarks/bench_train.py --backend cupy --model go-crazy \
+            --compare torch --json "$OUT/bench_cupy.json" ;;
+    layers)   # where a Go Crazy step spends its time on the GPU
+        step layers_cupy 90 $py benchmarks/bench_layers.py --backend cupy \
+            --json "$OUT/layers_cupy.json" ;;
+    models)   # every assignment model on CuPy
+        step models_cupy 120 $py benchmarks/bench_train.py --backend cupy --model all \
+            --json "$OUT/models_cupy.json" ;;
+    fit)      # the README's main job on the GPU: 20 epochs of Go Crazy
+        step fit_cupy 240 $py examples/assignment4.py --backend cupy --verbose 2 \
+            --out "$OUT/runs" ;;
+    epochs)   # the same for two epochs only: the time per epoch
+        step epochs_cupy 120 $py examples/assignment4.py --backend cupy --verbose 2 \
+            --epochs 2 --out "$OUT/runs" ;;
+    cpu)      # NumPy on this machine's cores against PyTorch on the same CPU
+        step bench_numpy 150 $py benchmarks/bench_train.py --backend numpy --model go-crazy \
+            --compare torch --torch-device cpu --json "$OUT/bench_numpy.json" ;;
+    *)
+        echo "unknown step $1" ;;
+    esac
+}
+
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(env tests bench layers models fit cpu)
+for s in "${steps[@]}"; do
+    run_step "$s"
+done
+(cd "$OUT" && tar czf gpu_check.tgz --exclude gpu_check.tgz -- *) && echo "packed $OUT/gpu_check.tgz"
