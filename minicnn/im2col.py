@@ -82,7 +82,8 @@ def im2col(x, kh, kw, sh, sw, out=None):
     """
     xp = B.xp()
     n, h, w, c = x.shape
-    if c * kw < 8:   # a patch row is under 8 floats (C=1 images): copy offset by offset, 2x faster
+    if c * kw < 8 and B.get_backend() == "numpy":
+        # a patch row under 8 floats (C=1 images): copy offset by offset, 2x faster on a CPU
         return im2col_reference(x, kh, kw, sh, sw, out=out)
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
     s_n, s_h, s_w, s_c = x.strides

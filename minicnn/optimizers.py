@@ -5,11 +5,13 @@ parameter array in place, so layers keep pointing at the same objects. Slots
 (velocity, moments) are created on the first step, one per list position, and
 a single scratch buffer per parameter is reused so that a step allocates
 nothing. Every update is an in-place ufunc with ``out=`` and Python-float
-scalars, which keeps float32 parameters in float32.
+scalars, which keeps float32 parameters in float32. On CuPy each parameter's
+update is instead one fused kernel (minicnn/kernels.py), the same formulas.
 """
 import math
 
 from . import backend as B
+from . import kernels as K
 
 
 class Optimizer:
@@ -65,11 +67,18 @@ class SGD(Optimizer):
     def step(self, params, grads):
         xp = B.xp()
         lr, mu, wd = float(self.lr), self.momentum, self.weight_decay
+        fused = B.get_backend() == "cupy"
         for i, (p, g) in self._pairs(params, grads):
             if mu == 0.0:
                 (tmp,) = self._state(xp, i, p, 1)
             else:
                 tmp, v = self._state(xp, i, p, 2)
+            if fused:                     # the same update as one GPU kernel
+                if mu == 0.0:
+                    K.sgd(p, g, lr, wd)
+                else:
+                    K.sgd_momentum(p, g, v, lr, mu, wd, self.nesterov)
+                continue
             # tmp = lr * g, with g = grad + wd * p
             if wd:
                 xp.multiply(p, wd, out=tmp)
@@ -116,8 +125,12 @@ class Adam(Optimizer):
         b1, b2, eps = self.beta_1, self.beta_2, self.epsilon
         t = self.iterations + 1
         lr_t = float(self.lr) * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
+        fused = B.get_backend() == "cupy"
         for i, (p, g) in self._pairs(params, grads):
             tmp, m, v = self._state(xp, i, p, 3)
+            if fused:                     # the same update as one GPU kernel
+                K.adam(p, g, m, v, lr_t, b1, b2, eps)
+                continue
             xp.multiply(g, 1.0 - b1, out=tmp)
             m *= b1
             m += tmp                      # m = b1 m + (1 - b1) g

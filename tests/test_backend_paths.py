@@ -20,6 +20,9 @@ from tests import strict_xp
 LAYERS = [  # (factory, input shape with batch)
     (lambda: L.Conv2D(4, 3, strides=2, padding="same", activation="relu"), (2, 7, 9, 3)),
     (lambda: L.Conv2D(3, 1), (2, 5, 4, 2)),
+    (lambda: L.Conv2D(5, 3, padding="same", activation="relu"), (2, 6, 5, 3)),
+    (lambda: L.Conv2D(4, (2, 3)), (3, 6, 7, 2)),
+    (lambda: L.Conv2D(4, 3), (2, 7, 7, 1)),
     (lambda: L.Conv2D(3, 3, reference=True), (2, 5, 6, 2)),
     (lambda: L.MaxPooling2D(2), (2, 6, 8, 3)),
     (lambda: L.MaxPooling2D(3, strides=2, padding="same"), (2, 7, 8, 3)),
@@ -88,7 +91,8 @@ def _loss_and_optimizers():
     value = loss.forward(B.to_device(logits), B.to_device(labels))
     d = loss.backward()
     out = [B.to_host(value), B.to_host(d)]
-    for opt in (SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3), Adam(lr=0.01)):
+    for opt in (SGD(lr=0.1), SGD(lr=0.1, momentum=0.9, weight_decay=1e-3),
+                SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3), Adam(lr=0.01)):
         ps = [B.to_device(p.copy()) for p in params]
         for _ in range(3):
             opt.step(ps, [B.to_device(g) for g in grads])
@@ -208,6 +212,22 @@ def _cupy_or_skip():
 def test_every_layer_on_real_cupy_matches_numpy(make, shape):
     cupy = _cupy_or_skip()
     compare(make, shape, True, cupy, "cupy", rtol=1e-5)
+
+
+@pytest.mark.gpu
+def test_dropout_on_real_cupy_keeps_a_fraction_and_scales_it():
+    """CuPy's masks come from other random bits than NumPy's: check what a mask must be."""
+    cupy = _cupy_or_skip()
+    with _installed(cupy, "cupy"):
+        minicnn.seed(0)
+        layer = L.Dropout(0.25)
+        x = np.random.default_rng(1).uniform(1, 2, (64, 10, 10, 8)).astype(np.float32)
+        y = B.to_host(layer.forward(B.to_device(x), training=True))
+        dx = B.to_host(layer.backward(B.to_device(np.ones_like(x))))
+    kept = y != 0
+    assert abs(kept.mean() - 0.75) < 0.01
+    np.testing.assert_allclose(y[kept], x[kept] / np.float32(0.75), rtol=1e-6)
+    np.testing.assert_allclose(dx, kept / np.float32(0.75), rtol=1e-6)
 
 
 def test_unknown_backend_leaves_current_one():

@@ -145,7 +145,9 @@ class Conv2D(Layer):
         g = g_act.reshape(n, oh * ow, f)                                # (N, H'*W', F)
         cols = self._cols.reshape(n, oh * ow, -1)                       # (N, H'*W', kh*kw*C)
         want_dx = self.compute_input_grad
-        if want_dx and not self._is_pointwise():
+        as_convolution = (want_dx and not self._is_pointwise() and not self.reference
+                          and self.strides == (1, 1) and B.get_backend() != "numpy")
+        if want_dx and not self._is_pointwise() and not as_convolution:
             dxpad = B.xp().empty(self._padded_shape, dtype=g.dtype)
             if not self.reference:
                 per_offset = kernel.reshape(kh * kw, c_in, f).transpose(0, 2, 1)   # (kh*kw, F, C)
@@ -159,7 +161,7 @@ class Conv2D(Layer):
             gp = g[part].reshape(-1, f)                                 # (M_part, F)
             dk = cols[part].reshape(gp.shape[0], -1).T @ gp             # (kh*kw*C, F)
             db = CH.channel_sum(gp) if self.use_bias else None          # (F,)
-            if not want_dx:
+            if not want_dx or as_convolution:
                 return dk, db
             if self._is_pointwise():
                 B.xp().matmul(gp, kernel.reshape(-1, f).T, out=dx[part].reshape(-1, c_in))
@@ -181,16 +183,36 @@ class Conv2D(Layer):
             shares = [rows(slice(0, n))]
         else:
             shares = T.run(rows, n, size=cols.size + g.size)
-        self.grads["kernel"] = sum(dk for dk, _ in shares).reshape(kernel.shape)  # (kh, kw, C, F)
+        self.grads["kernel"] = _total([dk for dk, _ in shares]).reshape(kernel.shape)  # (kh, kw, C, F)
         if self.use_bias:
-            self.grads["bias"] = sum(db for _, db in shares)            # (F,) = sum_rows g
+            self.grads["bias"] = _total([db for _, db in shares])       # (F,) = sum_rows g
         if not want_dx:
             return None
+        if as_convolution:
+            dxpad = self._input_grad_as_convolution(g_act)              # (N, H+pads, W+pads, C)
         if self._is_pointwise():
             return dx                                                   # (N, H, W, C)
         (top, _), (left, _) = self._pads(h, w)
         return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
 
+    def _input_grad_as_convolution(self, g):
+        """dL/d(padded x) for stride 1 as one convolution: im2col and a single GEMM.
+
+        dxpad[n, p, q, c] = sum_{a,b,f} gpad[n, p+a, q+b, f] * kernel[kh-1-a, kw-1-b, c, f],
+        with g zero-padded by kh-1 rows and kw-1 columns on each side: the gradient
+        is the "full" correlation of g with the kernel flipped in space, its in
+        and out channels swapped. On a GPU these few launches beat the kh*kw
+        per-offset products and adds that NumPy prefers.
+        """
+        kh, kw = self.kernel_size
+        n, oh, ow, f = g.shape
+        c = self._x_shape[-1]
+        flipped = self.params["kernel"][::-1, ::-1].transpose(0, 1, 3, 2)   # (kh, kw, F, C)
+        gpad = I.pad_input(g, ((kh - 1, kh - 1), (kw - 1, kw - 1)))
+        cols = I.im2col(gpad, kh, kw, 1, 1)                             # (N, Hp, Wp, kh*kw*F)
+        _, hp, wp, k = cols.shape
+        dxpad = cols.reshape(-1, k) @ flipped.reshape(k, c)             # (N*Hp*Wp, C)
+        return dxpad.reshape(n, hp, wp, c)                              # (N, Hp, Wp, C)
 
     def takes_affine_input(self):
         """True if with_input_affine applies: no padding, so every window sees real inputs."""
@@ -214,6 +236,11 @@ class Conv2D(Layer):
         twin.params["kernel"] = kernel * scale[:, None]                 # (kh, kw, C, F)
         twin.params["bias"] = bias + (kernel * shift[:, None]).sum(axis=(0, 1, 2))   # (F,)
         return twin
+
+
+def _total(shares):
+    """Sum of the threads' shares (the one share itself when there is one)."""
+    return shares[0] if len(shares) == 1 else sum(shares[1:], shares[0])
 
 
 class Convolution2D(Conv2D):

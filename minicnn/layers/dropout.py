@@ -5,6 +5,7 @@ Training: keep each unit with probability p = 1 - rate and scale it by 1/p,
 inference: y = x. The mask comes from the backend's generator (minicnn.seed).
 """
 from .. import backend as B
+from .. import kernels as K
 from .. import parallel as P
 from .. import threads as T
 from .base import Layer
@@ -25,6 +26,12 @@ class Dropout(Layer):
             return x
         xp = B.xp()
         keep = 1.0 - self.rate
+        if B.get_backend() == "cupy":   # keep_mask_rows' draws, then one GPU kernel
+            mask = self._workspace("mask", x.shape, x.dtype)
+            y = xp.empty_like(x)
+            K.dropout(x, B.rng().random(x.shape, dtype="float32"), keep, mask, y)
+            self._scaled_mask = mask
+            return y
         total, mine = P.batch_rows(x.shape[0])                     # this process's rows
         kept = B.keep_mask_rows((total,) + x.shape[1:], keep)      # rows -> True w.p. p
         mask = self._workspace("mask", x.shape, x.dtype)           # kept until backward
