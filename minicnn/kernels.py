@@ -12,6 +12,8 @@ Every array argument is a CuPy array of the model's float dtype (``T``);
 (C,) vectors broadcast over (M, C) arrays as in NumPy; scalars are cast to T.
 A kernel is compiled the first time it is used, then cached by CuPy.
 """
+import math
+
 from . import backend as B
 
 _made = {}   # name -> compiled kernel object (a cache; the kernels never change)
@@ -56,15 +58,36 @@ def sgd_momentum(p, g, velocity, lr, momentum, weight_decay, nesterov):
 
 
 # ---- batch normalisation over the rows of (M, C) -------------------------------
+def _pieces(x2):
+    """(M, C) viewed as (k, M/k, C), k the largest power of two up to 1024 dividing M.
+
+    CuPy gives each output of a reduction one thread block: summing an (M, C)
+    array over its rows directly keeps only C (10 to 20) blocks busy, a few
+    percent of the GPU. Summing k pieces first, then the k partial sums, keeps
+    it full (benchmarks/RESULTS.md has the batch norms' times before and after).
+    """
+    m, c = x2.shape
+    k = math.gcd(m, 1024)
+    return x2.reshape(k, m // k, c)
+
+
+def column_sum(x2):
+    """(C,) sum over the rows of x2 (M, C)."""
+    return _pieces(x2).sum(axis=1).sum(axis=0)
+
+
 def column_squared_deviation(x2, mean):
     """(C,) sum over the rows of x2 (M, C) of (x - mean)^2."""
-    return _reduction("column_squared_deviation", "T x, T mean", "T s",
-                      "(x - mean) * (x - mean)", "s = a")(x2, mean, axis=0)
+    partial = _reduction("column_squared_deviation", "T x, T mean", "T s",
+                         "(x - mean) * (x - mean)", "s = a")(_pieces(x2), mean, axis=1)
+    return partial.sum(axis=0)
 
 
 def column_dot(u2, w2):
     """(C,) sum over the rows of u2 * w2 (both (M, C))."""
-    return _reduction("column_dot", "T u, T w", "T s", "u * w", "s = a")(u2, w2, axis=0)
+    partial = _reduction("column_dot", "T u, T w", "T s", "u * w", "s = a")(
+        _pieces(u2), _pieces(w2), axis=1)
+    return partial.sum(axis=0)
 
 
 def batchnorm_statistics(mean, squared_deviation, moving_mean, moving_variance,

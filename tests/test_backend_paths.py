@@ -230,6 +230,15 @@ def test_dropout_on_real_cupy_keeps_a_fraction_and_scales_it():
     np.testing.assert_allclose(dx, kept / np.float32(0.75), rtol=1e-6)
 
 
+@pytest.mark.parametrize("m", [1, 6, 73728, 1023, 4096 + 8])
+def test_gpu_column_sums_in_pieces_add_up_to_the_column_sums(m):
+    """kernels.column_sum cuts the rows into pieces; any array module can check the maths."""
+    from minicnn import kernels
+    x = np.random.default_rng(m).standard_normal((m, 3))
+    assert kernels._pieces(x).shape[0] == np.gcd(m, 1024)
+    np.testing.assert_allclose(kernels.column_sum(x), x.sum(axis=0), rtol=1e-12, atol=1e-12)
+
+
 def test_unknown_backend_leaves_current_one():
     B.set_backend("numpy")
     with pytest.raises(ValueError, match="Unknown backend 'torch'"):

@@ -187,7 +187,7 @@ class BatchNormalization(Layer):
         xp = B.xp()
         m = x2.shape[0]
         self._check_batch(m, x)
-        mean = x2.mean(axis=0)                                  # (C,)
+        mean = K.column_sum(x2) * (1.0 / m)                     # (C,)
         inv_std = K.batchnorm_statistics(mean, K.column_squared_deviation(x2, mean),
                                          self.state["moving_mean"],
                                          self.state["moving_variance"],
@@ -200,7 +200,7 @@ class BatchNormalization(Layer):
 
     def _backward_fused(self, g):
         xc, inv_std = self._xc, self._inv_std
-        sum_g, sum_gxc = g.sum(axis=0), K.column_dot(g, xc)     # (C,) each
+        sum_g, sum_gxc = K.column_sum(g), K.column_dot(g, xc)   # (C,) each
         self.grads["gamma"], self.grads["beta"] = sum_gxc * inv_std, sum_g
         dx = B.xp().empty_like(g)                               # (M, C)
         K.batchnorm_backward(g, xc, self.params["gamma"], inv_std, sum_g, sum_gxc, g.shape[0], dx)
