@@ -35,7 +35,7 @@ run_step() {
         step tests 150 $py -m pytest -q -p no:cacheprovider -rs tests ;;
     bench)    # Go Crazy: minicnn on CuPy against PyTorch on the same GPU
         step bench_cupy 150 $py benchmarks/bench_train.py --backend cupy --model go-crazy \
-            --compare torch --json "$OUT/bench_cupy.json" ;;
+            --compare torch --rounds 3 --json "$OUT/bench_cupy.json" ;;
     layers)   # where a Go Crazy step spends its time on the GPU
         step layers_cupy 90 $py benchmarks/bench_layers.py --backend cupy \
             --json "$OUT/layers_cupy.json" ;;
