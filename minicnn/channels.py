@@ -3,9 +3,10 @@
 NumPy broadcasts a (C,) vector over an (M, C) array with an inner loop of
 only C elements (C is 10 to 20 here), which is slow. Viewing the same memory
 as (M/k, k*C) and tiling the vector k times gives long inner loops and the
-same result. A GPU has no such inner loop; there the tiling would only add a
-kernel launch, so other backends keep (M, C). Sums over rows are a matrix-vector product (one BLAS call)
-instead of a reduction.
+same result. Sums over rows are a matrix-vector product (one BLAS call)
+instead of a reduction. A GPU has no such inner loop, so other backends keep
+(M, C) (tiling would only cost a kernel launch), and CuPy sums rows with
+kernels.column_sum.
 """
 from . import backend as B
 from . import kernels as K

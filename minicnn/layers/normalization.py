@@ -181,7 +181,7 @@ class BatchNormalization(Layer):
 
     # ---- training on CuPy: the fast version's passes, each one fused kernel ----
     # (minicnn/kernels.py). A GPU step of these small models is bound by kernel
-    # launches; this is 5 launches forward and 4 backward instead of about 20 each.
+    # launches; this is 7 launches forward and 6 backward instead of about 20 each.
     # CuPy never splits a batch over processes, so there is nothing to all-reduce.
     def _forward_fused(self, x, x2):
         xp = B.xp()
