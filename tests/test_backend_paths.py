@@ -81,7 +81,7 @@ def test_every_layer_runs_on_strict_module(make, shape, training):
 
 
 def _loss_and_optimizers():
-    """Loss value and gradient, then three SGD and three Adam steps; host copies."""
+    """Loss value and gradient, then three steps of plain, momentum and Nesterov SGD and of Adam."""
     rng = np.random.default_rng(0)
     logits = rng.standard_normal((6, 4)).astype(np.float32)
     labels = np.array([0, 3, 1, 2, 2, 0])
