@@ -70,6 +70,26 @@ def test_conv_reference_path_matches_fast_path():
     np.testing.assert_array_equal(fast.grads["kernel"], ref.grads["kernel"])
 
 
+@pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
+@pytest.mark.parametrize("keep_cols", [True, False])
+def test_conv_in_pieces_with_kept_or_rebuilt_columns_matches_naive(
+        shape, filters, k, s, pad, keep_cols, monkeypatch):
+    """Pieces of one image (CHUNK_BYTES = 1), columns kept for backward or rebuilt there."""
+    from minicnn.layers import conv
+    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(conv, "KEEP_COLS_BYTES", 1 << 40 if keep_cols else 0)
+    layer = L.Conv2D(filters, k, strides=s, padding=pad)
+    x = rand(*shape)
+    layer.build(x.shape[1:])
+    layer.params["bias"][...] = rand(filters, seed=3)
+    y = layer.forward(x, training=True)
+    assert (layer._cols is not None) == (keep_cols or layer._is_pointwise())
+    np.testing.assert_allclose(y, naive.conv2d(x, layer.params["kernel"], layer.params["bias"],
+                                               layer.strides, pad), rtol=1e-10, atol=1e-10)
+    errors = gradcheck(layer, x)
+    assert max(errors.values()) < TOL, errors
+
+
 def test_im2col_fast_equals_reference_and_col2im_is_adjoint():
     x = rand(2, 7, 6, 3)
     a = I.im2col(x, 3, 2, 2, 1)

@@ -21,6 +21,10 @@ from .base import Layer
 # Bytes of im2col columns the fast path handles at once: a piece this size
 # stays in a core's L2 cache (2 MiB on the machine of benchmarks/RESULTS.md).
 CHUNK_BYTES = 1 << 20
+# Columns up to this size are kept from forward for the kernel gradient; larger
+# ones are out of cache by then, and building them again piece by piece costs
+# less than reading them back from memory (benchmarks/RESULTS.md).
+KEEP_COLS_BYTES = 8 << 20
 
 
 def _pair(v, what):
@@ -80,20 +84,38 @@ class Conv2D(Layer):
     def _is_pointwise(self):
         return self.kernel_size == (1, 1) and self.strides == (1, 1) and not self.reference
 
-    def _chunks(self, part, cols):
+    def _chunks(self, part, image_bytes):
         """``part`` (a slice of the batch) cut into pieces of about CHUNK_BYTES of columns.
 
         Forward: each piece's im2col columns are still in the core's cache when
         the matrix product reads them, which runs nearly twice as fast as over a
-        whole batch's columns (benchmarks/RESULTS.md). Backward reads columns
-        written long before, so it gains nothing and takes its part at once. The
+        whole batch's columns (benchmarks/RESULTS.md). Backward reads kept
+        columns at once, or rebuilds dropped ones in the same pieces. The
         reference path, and a GPU (where every piece would cost kernel launches
         and its caches serve a whole batch), take the whole part at once.
         """
         if self.reference or B.get_backend() != "numpy":
             return [part]
-        step = max(1, CHUNK_BYTES // cols[0].nbytes)                    # images per piece
+        step = max(1, CHUNK_BYTES // image_bytes)                       # images per piece
         return [slice(a, min(a + step, part.stop)) for a in range(part.start, part.stop, step)]
+
+    def _keeps_cols(self, cols_bytes):
+        """Keep forward's columns for backward (small layers, reference path, GPU)?"""
+        return self.reference or B.get_backend() != "numpy" or cols_bytes <= KEEP_COLS_BYTES
+
+    def _im2col_pieces(self, xpad, part, image_bytes, cols=None):
+        """(piece, its columns) for each piece of the samples [part]: written into
+        ``cols[piece]`` when forward keeps them, else into one small reused buffer."""
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        chunks = self._chunks(part, image_bytes)
+        if cols is None:
+            n_max = max(ch.stop - ch.start for ch in chunks)
+            oh, ow, _ = self.output_shape
+            buf = B.xp().empty((n_max, oh, ow, image_bytes // (oh * ow * xpad.itemsize)),
+                               dtype=xpad.dtype)                        # (images, H', W', kh*kw*C)
+        for ch in chunks:
+            out = cols[ch] if cols is not None else buf[:ch.stop - ch.start]
+            yield ch, I.im2col(xpad[ch], kh, kw, sh, sw, out=out)      # (images, H', W', kh*kw*C)
 
     def forward(self, x, training=False):
         self._check_input(x)
@@ -102,6 +124,8 @@ class Conv2D(Layer):
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         kmat = self.params["kernel"].reshape(-1, f)                     # (kh*kw*C, F)
         self._x_shape, self._out_shape = x.shape, (n, oh, ow, f)
+        image_bytes = oh * ow * kmat.shape[0] * x.itemsize              # one image's columns
+        xpad = None
         if self._is_pointwise():
             cols = x                                                    # (N, H, W, C): no im2col
         else:
@@ -109,17 +133,22 @@ class Conv2D(Layer):
             self._padded_shape = xpad.shape
             if self.reference:
                 cols = I.im2col_reference(xpad, kh, kw, sh, sw)        # (N, H', W', kh*kw*C)
-            else:
+            elif self._keeps_cols(n * image_bytes):
                 cols = self._workspace("cols", (n, oh, ow, kmat.shape[0]), x.dtype)
+            else:
+                cols = None                                             # rebuilt in backward
         y = B.xp().empty((n, oh, ow, f), dtype=B.xp().result_type(x, kmat))   # (N, H', W', F)
         relu_in_rows = self._relu_by_rows() and not self.reference
 
+        def pieces(part):  # (piece, its columns): a few images at a time, in cache
+            if self.reference or self._is_pointwise():
+                return [(part, cols[part])]
+            return self._im2col_pieces(xpad, part, image_bytes, cols)
+
         def rows(part):  # samples x[part]: im2col, GEMM, bias, ReLU (a thread each, see threads)
-            for ch in self._chunks(part, cols):         # a few images at a time, in cache
-                if not (self.reference or self._is_pointwise()):
-                    I.im2col(xpad[ch], kh, kw, sh, sw, out=cols[ch])
+            for ch, piece_cols in pieces(part):
                 yp = y[ch].reshape(-1, f)                               # (M_chunk, F)
-                B.xp().matmul(cols[ch].reshape(yp.shape[0], -1), kmat, out=yp)
+                B.xp().matmul(piece_cols.reshape(yp.shape[0], -1), kmat, out=yp)
                 if self.use_bias:
                     yw, bw = CH.widen(yp, self.params["bias"])
                     yw += bw                                            # y += bias, per channel
@@ -129,8 +158,9 @@ class Conv2D(Layer):
         if self.reference:
             rows(slice(0, n))
         else:
-            T.run(rows, n, size=cols.size + y.size)
-        self._cols = cols.reshape(n * oh * ow, -1)                      # (M, kh*kw*C)
+            T.run(rows, n, size=n * image_bytes // x.itemsize + y.size)
+        self._cols = None if cols is None else cols.reshape(n * oh * ow, -1)   # (M, kh*kw*C)
+        self._xpad, self._image_bytes = (xpad, image_bytes) if cols is None else (None, None)
         return self._activate(y, training, rows_done=relu_in_rows)
 
     def backward(self, grad_out):
@@ -143,7 +173,7 @@ class Conv2D(Layer):
         oh, ow, _ = self.output_shape
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         g = g_act.reshape(n, oh * ow, f)                                # (N, H'*W', F)
-        cols = self._cols.reshape(n, oh * ow, -1)                       # (N, H'*W', kh*kw*C)
+        cols = None if self._cols is None else self._cols.reshape(n, oh * ow, -1)  # (N, H'*W', kh*kw*C)
         want_dx = self.compute_input_grad
         as_convolution = (want_dx and not self._is_pointwise() and not self.reference
                           and self.strides == (1, 1) and B.get_backend() != "numpy")
@@ -159,7 +189,11 @@ class Conv2D(Layer):
             if relu_in_rows:
                 self.activation.backward_rows(grad_out, g_act, part)    # g = grad_out * [y > 0]
             gp = g[part].reshape(-1, f)                                 # (M_part, F)
-            dk = cols[part].reshape(gp.shape[0], -1).T @ gp             # (kh*kw*C, F)
+            if cols is not None:
+                dk = cols[part].reshape(gp.shape[0], -1).T @ gp         # (kh*kw*C, F)
+            else:                                                       # columns rebuilt in pieces
+                dk = _total([pc.reshape(-1, pc.shape[-1]).T @ g[ch].reshape(-1, f)
+                             for ch, pc in self._im2col_pieces(self._xpad, part, self._image_bytes)])
             db = CH.channel_sum(gp) if self.use_bias else None          # (F,)
             if not want_dx or as_convolution:
                 return dk, db
@@ -182,7 +216,7 @@ class Conv2D(Layer):
         if self.reference:
             shares = [rows(slice(0, n))]
         else:
-            shares = T.run(rows, n, size=cols.size + g.size)
+            shares = T.run(rows, n, size=n * oh * ow * kh * kw * c_in + g.size)
         self.grads["kernel"] = _total([dk for dk, _ in shares]).reshape(kernel.shape)  # (kh, kw, C, F)
         if self.use_bias:
             self.grads["bias"] = _total([db for _, db in shares])       # (F,) = sum_rows g
@@ -239,7 +273,7 @@ class Conv2D(Layer):
 
 
 def _total(shares):
-    """Sum of the threads' shares (the one share itself when there is one)."""
+    """Sum of the threads' (or pieces') shares; the one share itself when there is one."""
     return shares[0] if len(shares) == 1 else sum(shares[1:], shares[0])
 
 
