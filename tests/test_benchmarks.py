@@ -11,6 +11,7 @@ from minicnn import threads as T
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
+import ab_conv_columns  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_train  # noqa: E402
 
@@ -49,3 +50,15 @@ def test_bench_train_reports_each_model_over_processes(tmp_path, capsys):
     assert row["minicnn"]["train_img_s"] > 0 and row["minicnn"]["infer_img_s"] > 0
     assert data["threads"]["processes"] == 2
     assert "2 process(es)" in text
+
+
+def test_ab_conv_columns_times_both_settings_and_restores_the_limit(capsys):
+    from minicnn.layers import conv
+    limit = conv.KEEP_COLS_BYTES
+    assert ab_conv_columns.main(["--model", "vanilla", "--batch-size", "2", "--rounds", "2",
+                                 "--repeats", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(",")[2].split(":")[0].strip() for line in lines] == ["training step",
+                                                                           "inference pass"]
+    assert all("kept" in line and "rebuilt" in line and "median" in line for line in lines)
+    assert conv.KEEP_COLS_BYTES == limit

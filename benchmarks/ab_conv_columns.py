@@ -1,0 +1,71 @@
+"""Kept or rebuilt im2col columns: whole training steps with each setting, alternating.
+
+Conv2D keeps a layer's im2col columns for backward up to conv.KEEP_COLS_BYTES
+and rebuilds larger ones piece by piece (docs/conv2d.md). This times one
+training step (Sequential._train_step) and one inference pass of a model in
+this one process, on one thread, with the columns always kept and with the
+default limit, in turn --rounds times; the ratio of each round is printed,
+since this machine's speed drifts between minutes.
+
+    OPENBLAS_NUM_THREADS=1 python benchmarks/ab_conv_columns.py --model vanilla --batch-size 32
+"""
+import argparse
+import os
+import statistics
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from minicnn import threads  # noqa: E402
+from minicnn.layers import conv  # noqa: E402
+
+from bench_train import assignment4, build_model, device_batches  # noqa: E402
+
+
+def median_ms(fn, repeats):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="vanilla", choices=list(assignment4.MODELS))
+    p.add_argument("--batch-size", type=int, default=32, help="one process's share of a batch")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=10, help="timings per figure; the median is used")
+    args = p.parse_args(argv)
+    threads.set_threads(1)
+    model, _ = build_model(args.model)
+    (x, t, labels), = device_batches(model, args.batch_size, 1, 0)
+    infer = model._inference_layers("outputs")
+    default = conv.KEEP_COLS_BYTES
+    settings = {"kept": 1 << 62, "rebuilt over the limit": default}
+    train = {k: [] for k in settings}
+    predict = {k: [] for k in settings}
+    try:
+        for _ in range(args.rounds):
+            for name, limit in settings.items():
+                conv.KEEP_COLS_BYTES = limit
+                train[name].append(median_ms(lambda: model._train_step(x, t, labels), args.repeats))
+                predict[name].append(median_ms(lambda: model._forward(x, False, infer), args.repeats))
+    finally:
+        conv.KEEP_COLS_BYTES = default
+    a, b = settings
+    for what, figures in (("training step", train), ("inference pass", predict)):
+        ratios = [new / old for old, new in zip(figures[a], figures[b])]
+        print(f"{args.model}, {args.batch_size} images, {what}: {a} {statistics.median(figures[a]):.2f} ms, "
+              f"{b} {statistics.median(figures[b]):.2f} ms; ratio per round "
+              + " ".join(f"{r:.3f}" for r in ratios) + f" (median {statistics.median(ratios):.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
