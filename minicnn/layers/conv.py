@@ -111,7 +111,7 @@ class Conv2D(Layer):
         if cols is None:
             n_max = max(ch.stop - ch.start for ch in chunks)
             oh, ow, _ = self.output_shape
-            buf = B.xp().empty((n_max, oh, ow, image_bytes // (oh * ow * xpad.itemsize)),
+            buf = B.xp().empty((n_max, oh, ow, kh * kw * xpad.shape[-1]),
                                dtype=xpad.dtype)                        # (images, H', W', kh*kw*C)
         for ch in chunks:
             out = cols[ch] if cols is not None else buf[:ch.stop - ch.start]
@@ -141,8 +141,10 @@ class Conv2D(Layer):
         relu_in_rows = self._relu_by_rows() and not self.reference
 
         def pieces(part):  # (piece, its columns): a few images at a time, in cache
-            if self.reference or self._is_pointwise():
+            if self.reference:
                 return [(part, cols[part])]
+            if self._is_pointwise():
+                return [(ch, x[ch]) for ch in self._chunks(part, image_bytes)]
             return self._im2col_pieces(xpad, part, image_bytes, cols)
 
         def rows(part):  # samples x[part]: im2col, GEMM, bias, ReLU (a thread each, see threads)
