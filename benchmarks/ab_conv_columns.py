@@ -13,7 +13,6 @@ import argparse
 import os
 import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -22,17 +21,13 @@ sys.path.insert(0, HERE)
 from minicnn import threads  # noqa: E402
 from minicnn.layers import conv  # noqa: E402
 
-from bench_train import assignment4, build_model, device_batches  # noqa: E402
+from bench_train import assignment4, build_model, device_batches, median_seconds  # noqa: E402
 
 
 def median_ms(fn, repeats):
+    """One untimed call (a warm-up), then bench_train's median over ``repeats`` calls, in ms."""
     fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return 1e3 * median_seconds(fn, repeats)
 
 
 def main(argv=None):

@@ -94,14 +94,18 @@ class Conv2D(Layer):
         reference path, and a GPU (where every piece would cost kernel launches
         and its caches serve a whole batch), take the whole part at once.
         """
-        if self.reference or B.get_backend() != "numpy":
+        if not self._in_pieces():
             return [part]
         step = max(1, CHUNK_BYTES // image_bytes)                       # images per piece
         return [slice(a, min(a + step, part.stop)) for a in range(part.start, part.stop, step)]
 
+    def _in_pieces(self):
+        """The NumPy fast path works in cache-sized pieces; the reference path and a GPU do not."""
+        return not self.reference and B.get_backend() == "numpy"
+
     def _keeps_cols(self, cols_bytes):
         """Keep forward's columns for backward (small layers, reference path, GPU)?"""
-        return self.reference or B.get_backend() != "numpy" or cols_bytes <= KEEP_COLS_BYTES
+        return not self._in_pieces() or cols_bytes <= KEEP_COLS_BYTES
 
     def _im2col_pieces(self, xpad, part, image_bytes, cols=None):
         """(piece, its columns) for each piece of the samples [part]: written into

@@ -26,23 +26,20 @@ class Dropout(Layer):
             return x
         xp = B.xp()
         keep = 1.0 - self.rate
+        mask = self._workspace("mask", x.shape, x.dtype)           # kept until backward
+        y = xp.empty_like(x)
+        self._scaled_mask = mask
         if B.get_backend() == "cupy":   # keep_mask_rows' draws, then one GPU kernel
-            mask = self._workspace("mask", x.shape, x.dtype)
-            y = xp.empty_like(x)
             K.dropout(x, B.rng().random(x.shape, dtype="float32"), keep, mask, y)
-            self._scaled_mask = mask
             return y
         total, mine = P.batch_rows(x.shape[0])                     # this process's rows
         kept = B.keep_mask_rows((total,) + x.shape[1:], keep)      # rows -> True w.p. p
-        mask = self._workspace("mask", x.shape, x.dtype)           # kept until backward
-        y = xp.empty_like(x)
 
         def rows(part):  # a thread's samples (minicnn/threads.py)
             whole = slice(mine.start + part.start, mine.start + part.stop)  # rows of the batch
             xp.multiply(kept(whole), x.dtype.type(1.0 / keep), out=mask[part])  # 0 or 1/p
             xp.multiply(x[part], mask[part], out=y[part])
         T.run(rows, x.shape[0], size=x.size)
-        self._scaled_mask = mask
         return y
 
     def backward(self, grad_out):
