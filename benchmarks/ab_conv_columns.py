@@ -1,13 +1,15 @@
-"""Kept or rebuilt im2col columns: whole training steps with each setting, alternating.
+"""Kept or rebuilt im2col columns: whole training steps with two limits, alternating.
 
 Conv2D keeps a layer's im2col columns for backward up to conv.KEEP_COLS_BYTES
 and rebuilds larger ones piece by piece (docs/conv2d.md). This times one
 training step (Sequential._train_step) and one inference pass of a model in
-this one process, on one thread, with the columns always kept and with the
-default limit, in turn --rounds times; the ratio of each round is printed,
-since this machine's speed drifts between minutes.
+this one process, on one thread, with the limit at --old and at --new (MiB;
+default: columns always kept, and the library's limit), in turn --rounds
+times; the ratio of each round is printed, since this machine's speed drifts
+between minutes.
 
     OPENBLAS_NUM_THREADS=1 python benchmarks/ab_conv_columns.py --model vanilla --batch-size 32
+    OPENBLAS_NUM_THREADS=1 python benchmarks/ab_conv_columns.py --model other-2 --old 8 --new 2
 """
 import argparse
 import os
@@ -36,13 +38,24 @@ def main(argv=None):
     p.add_argument("--batch-size", type=int, default=32, help="one process's share of a batch")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=10, help="timings per figure; the median is used")
+    p.add_argument("--old", type=float, default=None, metavar="MIB",
+                   help="first limit in MiB (default: no limit, every layer keeps its columns)")
+    p.add_argument("--new", type=float, default=None, metavar="MIB",
+                   help="second limit in MiB (default: conv.KEEP_COLS_BYTES)")
     args = p.parse_args(argv)
     threads.set_threads(1)
     model, _ = build_model(args.model)
     (x, t, labels), = device_batches(model, args.batch_size, 1, 0)
     infer = model._inference_layers("outputs")
     default = conv.KEEP_COLS_BYTES
-    settings = {"kept": 1 << 62, "rebuilt over the limit": default}
+    settings = {
+        "kept" if args.old is None else f"limit {args.old:g} MiB":
+            1 << 62 if args.old is None else int(args.old * (1 << 20)),
+        f"limit {(default if args.new is None else args.new * (1 << 20)) / (1 << 20):g} MiB":
+            default if args.new is None else int(args.new * (1 << 20)),
+    }
+    if len(settings) < 2:
+        p.error("--old and --new give the same limit; nothing to compare.")
     train = {k: [] for k in settings}
     predict = {k: [] for k in settings}
     try:

@@ -60,5 +60,19 @@ def test_ab_conv_columns_times_both_settings_and_restores_the_limit(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split(",")[2].split(":")[0].strip() for line in lines] == ["training step",
                                                                            "inference pass"]
-    assert all("kept" in line and "rebuilt" in line and "median" in line for line in lines)
+    assert all("kept" in line and f"limit {limit / 2**20:g} MiB" in line and "median" in line
+               for line in lines)
     assert conv.KEEP_COLS_BYTES == limit
+
+
+def test_ab_conv_columns_compares_two_given_limits(capsys):
+    from minicnn.layers import conv
+    limit = conv.KEEP_COLS_BYTES
+    assert ab_conv_columns.main(["--model", "vanilla", "--batch-size", "2", "--rounds", "1",
+                                 "--repeats", "1", "--old", "8", "--new", "0.5"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert all("limit 8 MiB" in line and "limit 0.5 MiB" in line for line in lines)
+    assert conv.KEEP_COLS_BYTES == limit
+    with pytest.raises(SystemExit):
+        ab_conv_columns.main(["--old", "2", "--new", "2"])

@@ -21,10 +21,11 @@ from .base import Layer
 # Bytes of im2col columns the fast path handles at once: a piece this size
 # stays in a core's L2 cache (2 MiB on the machine of benchmarks/RESULTS.md).
 CHUNK_BYTES = 1 << 20
-# Columns up to this size are kept from forward for the kernel gradient; larger
-# ones are out of cache by then, and building them again piece by piece costs
-# less than reading them back from memory (benchmarks/RESULTS.md).
-KEEP_COLS_BYTES = 8 << 20
+# Columns up to this size (a core's L2 cache) are kept from forward for the
+# kernel gradient; larger ones are out of cache by then, and building them
+# again piece by piece costs less than reading them back from memory
+# (whole training steps, benchmarks/RESULTS.md).
+KEEP_COLS_BYTES = 2 << 20
 
 
 def _pair(v, what):
