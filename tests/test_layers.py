@@ -71,20 +71,27 @@ def test_conv_reference_path_matches_fast_path():
 
 
 @pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
-@pytest.mark.parametrize("keep_cols", [True, False])
+@pytest.mark.parametrize("keep_cols,use_bias", [(True, True), (False, True), (True, False),
+                                                (False, False)])
 def test_conv_in_pieces_with_kept_or_rebuilt_columns_matches_naive(
-        shape, filters, k, s, pad, keep_cols, monkeypatch):
-    """Pieces of one image (CHUNK_BYTES = 1), columns kept for backward or rebuilt there."""
+        shape, filters, k, s, pad, keep_cols, use_bias, monkeypatch):
+    """Pieces of one image (CHUNK_BYTES = 1), columns kept for backward or rebuilt there,
+    with the bias in the columns' ones column or no bias at all."""
     from minicnn.layers import conv
     monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
     monkeypatch.setattr(conv, "KEEP_COLS_BYTES", 1 << 40 if keep_cols else 0)
-    layer = L.Conv2D(filters, k, strides=s, padding=pad)
+    layer = L.Conv2D(filters, k, strides=s, padding=pad, use_bias=use_bias)
     x = rand(*shape)
     layer.build(x.shape[1:])
-    layer.params["bias"][...] = rand(filters, seed=3)
+    bias = rand(filters, seed=3) if use_bias else np.zeros(filters)
+    if use_bias:
+        layer.params["bias"][...] = bias
     y = layer.forward(x, training=True)
     assert (layer._cols is not None) == (keep_cols or layer._is_pointwise())
-    np.testing.assert_allclose(y, naive.conv2d(x, layer.params["kernel"], layer.params["bias"],
+    if layer._cols is not None:   # a ones column exactly when there is a bias and an im2col
+        assert layer._cols.shape[1] == layer.params["kernel"].size // filters + layer._ones_column()
+        assert layer._ones_column() == (use_bias and not layer._is_pointwise())
+    np.testing.assert_allclose(y, naive.conv2d(x, layer.params["kernel"], bias,
                                                layer.strides, pad), rtol=1e-10, atol=1e-10)
     errors = gradcheck(layer, x)
     assert max(errors.values()) < TOL, errors

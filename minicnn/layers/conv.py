@@ -6,6 +6,10 @@ With cols = im2col(x) of shape (M, K), M = N*H'*W', K = kh*kw*C, and g = dL/dy a
     dL/dkernel = cols^T @ g,   dL/dbias = sum_rows g,   dL/dx = col2im(g @ kernel^T).
 A 1x1, stride-1 convolution needs no im2col: it is x.reshape(M, C) @ kernel.
 
+The fast path gives cols one more column, all ones, so one GEMM adds the bias
+and one gives both gradients: [cols | 1] @ [kernel; bias] = y, and
+[cols | 1]^T @ g = [dL/dkernel; dL/dbias].
+
 The fast path computes g @ kernel^T one kernel offset at a time (one batched
 GEMM, (kh*kw, M, C)), so col2im adds contiguous blocks; ``reference=True``
 keeps the textbook order everywhere.
@@ -108,19 +112,28 @@ class Conv2D(Layer):
         """Keep forward's columns for backward (small layers, reference path, GPU)?"""
         return not self._in_pieces() or cols_bytes <= KEEP_COLS_BYTES
 
+    def _ones_column(self):
+        """Do the columns carry a column of ones for the bias (module docstring)?"""
+        return self.use_bias and not self.reference and not self._is_pointwise()
+
     def _im2col_pieces(self, xpad, part, image_bytes, cols=None):
         """(piece, its columns) for each piece of the samples [part]: written into
-        ``cols[piece]`` when forward keeps them, else into one small reused buffer."""
+        ``cols[piece]`` when forward keeps them, else into one small reused buffer.
+        With a ones column the columns are (images, H', W', kh*kw*C + 1)."""
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        k = kh * kw * xpad.shape[-1]
         chunks = self._chunks(part, image_bytes)
         if cols is None:
             n_max = max(ch.stop - ch.start for ch in chunks)
             oh, ow, _ = self.output_shape
-            buf = B.xp().empty((n_max, oh, ow, kh * kw * xpad.shape[-1]),
-                               dtype=xpad.dtype)                        # (images, H', W', kh*kw*C)
+            buf = B.xp().empty((n_max, oh, ow, k + (1 if self._ones_column() else 0)),
+                               dtype=xpad.dtype)                        # (images, H', W', kh*kw*C [+1])
+            if self._ones_column():
+                buf[..., k] = 1                                         # the ones column
         for ch in chunks:
             out = cols[ch] if cols is not None else buf[:ch.stop - ch.start]
-            yield ch, I.im2col(xpad[ch], kh, kw, sh, sw, out=out)      # (images, H', W', kh*kw*C)
+            I.im2col(xpad[ch], kh, kw, sh, sw, out=out[..., :k])       # (images, H', W', kh*kw*C)
+            yield ch, out
 
     def forward(self, x, training=False):
         self._check_input(x)
@@ -128,6 +141,9 @@ class Conv2D(Layer):
         oh, ow, f = self.output_shape
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         kmat = self.params["kernel"].reshape(-1, f)                     # (kh*kw*C, F)
+        ones = self._ones_column()
+        if ones:
+            kmat = B.xp().concatenate([kmat, self.params["bias"][None]])  # (kh*kw*C + 1, F)
         self._x_shape, self._out_shape = x.shape, (n, oh, ow, f)
         image_bytes = oh * ow * kmat.shape[0] * x.itemsize              # one image's columns
         xpad = None
@@ -140,6 +156,8 @@ class Conv2D(Layer):
                 cols = I.im2col_reference(xpad, kh, kw, sh, sw)        # (N, H', W', kh*kw*C)
             elif self._keeps_cols(n * image_bytes):
                 cols = self._workspace("cols", (n, oh, ow, kmat.shape[0]), x.dtype)
+                if ones:
+                    cols[..., -1] = 1                                   # the ones column
             else:
                 cols = None                                             # rebuilt in backward
         y = B.xp().empty((n, oh, ow, f), dtype=B.xp().result_type(x, kmat))   # (N, H', W', F)
@@ -156,7 +174,7 @@ class Conv2D(Layer):
             for ch, piece_cols in pieces(part):
                 yp = y[ch].reshape(-1, f)                               # (M_chunk, F)
                 B.xp().matmul(piece_cols.reshape(yp.shape[0], -1), kmat, out=yp)
-                if self.use_bias:
+                if self.use_bias and not ones:
                     yw, bw = CH.widen(yp, self.params["bias"])
                     yw += bw                                            # y += bias, per channel
                 if relu_in_rows:
@@ -180,8 +198,9 @@ class Conv2D(Layer):
         oh, ow, _ = self.output_shape
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         g = g_act.reshape(n, oh * ow, f)                                # (N, H'*W', F)
-        cols = None if self._cols is None else self._cols.reshape(n, oh * ow, -1)  # (N, H'*W', kh*kw*C)
+        cols = None if self._cols is None else self._cols.reshape(n, oh * ow, -1)  # (N, H'*W', kh*kw*C [+1])
         want_dx = self.compute_input_grad
+        ones = self._ones_column()
         as_convolution = (want_dx and not self._is_pointwise() and not self.reference
                           and self.strides == (1, 1) and B.get_backend() != "numpy")
         if want_dx and not self._is_pointwise() and not as_convolution:
@@ -201,7 +220,7 @@ class Conv2D(Layer):
             else:                                                       # columns rebuilt in pieces
                 dk = _total([pc.reshape(-1, pc.shape[-1]).T @ g[ch].reshape(-1, f)
                              for ch, pc in self._im2col_pieces(self._xpad, part, self._image_bytes)])
-            db = CH.channel_sum(gp) if self.use_bias else None          # (F,)
+            db = CH.channel_sum(gp) if self.use_bias and not ones else None   # (F,)
             if not want_dx or as_convolution:
                 return dk, db
             if self._is_pointwise():
@@ -224,8 +243,11 @@ class Conv2D(Layer):
             shares = [rows(slice(0, n))]
         else:
             shares = T.run(rows, n, size=n * oh * ow * kh * kw * c_in + g.size)
-        self.grads["kernel"] = _total([dk for dk, _ in shares]).reshape(kernel.shape)  # (kh, kw, C, F)
-        if self.use_bias:
+        dk = _total([dk for dk, _ in shares])                           # (kh*kw*C [+1], F)
+        self.grads["kernel"] = dk[:kernel.size // f].reshape(kernel.shape)   # (kh, kw, C, F)
+        if ones:
+            self.grads["bias"] = dk[-1]                                 # (F,) = ones^T @ g
+        elif self.use_bias:
             self.grads["bias"] = _total([db for _, db in shares])       # (F,) = sum_rows g
         if not want_dx:
             return None
