@@ -97,6 +97,24 @@ def test_conv_in_pieces_with_kept_or_rebuilt_columns_matches_naive(
     assert max(errors.values()) < TOL, errors
 
 
+@pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
+def test_conv_inference_forward_keeps_no_columns_and_backward_still_works(shape, filters, k, s, pad):
+    """Inference mode writes columns into a small buffer only; a backward after it rebuilds them."""
+    layer = L.Conv2D(filters, k, strides=s, padding=pad)
+    x = rand(*shape)
+    layer.build(x.shape[1:])
+    layer.params["bias"][...] = rand(filters, seed=3)
+    g = rand(*((shape[0],) + layer.output_shape), seed=5)
+    y_train = layer.forward(x, training=True)
+    dx_train = layer.backward(g)
+    dk_train = layer.grads["kernel"].copy()
+    y_infer = layer.forward(x, training=False)
+    assert (layer._cols is None) == (not layer._is_pointwise())
+    np.testing.assert_allclose(y_infer, y_train, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.backward(g), dx_train, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["kernel"], dk_train, rtol=1e-12, atol=1e-12)
+
+
 def test_im2col_fast_equals_reference_and_col2im_is_adjoint():
     x = rand(2, 7, 6, 3)
     a = I.im2col(x, 3, 2, 2, 1)

@@ -108,9 +108,11 @@ class Conv2D(Layer):
         """The NumPy fast path works in cache-sized pieces; the reference path and a GPU do not."""
         return not self.reference and B.get_backend() == "numpy"
 
-    def _keeps_cols(self, cols_bytes):
-        """Keep forward's columns for backward (small layers, reference path, GPU)?"""
-        return not self._in_pieces() or cols_bytes <= KEEP_COLS_BYTES
+    def _keeps_cols(self, cols_bytes, training):
+        """Keep forward's columns for backward? The reference path and a GPU always do;
+        the NumPy fast path only in training (inference has no backward) and for
+        columns up to KEEP_COLS_BYTES."""
+        return not self._in_pieces() or (training and cols_bytes <= KEEP_COLS_BYTES)
 
     def _ones_column(self):
         """Do the columns carry a column of ones for the bias (module docstring)?"""
@@ -154,7 +156,7 @@ class Conv2D(Layer):
             self._padded_shape = xpad.shape
             if self.reference:
                 cols = I.im2col_reference(xpad, kh, kw, sh, sw)        # (N, H', W', kh*kw*C)
-            elif self._keeps_cols(n * image_bytes):
+            elif self._keeps_cols(n * image_bytes, training):
                 cols = self._workspace("cols", (n, oh, ow, kmat.shape[0]), x.dtype)
                 if ones:
                     cols[..., -1] = 1                                   # the ones column
