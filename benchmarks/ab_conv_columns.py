@@ -48,13 +48,11 @@ def main(argv=None):
     (x, t, labels), = device_batches(model, args.batch_size, 1, 0)
     infer = model._inference_layers("outputs")
     default = conv.KEEP_COLS_BYTES
-    settings = {
-        "kept" if args.old is None else f"limit {args.old:g} MiB":
-            1 << 62 if args.old is None else int(args.old * (1 << 20)),
-        f"limit {(default if args.new is None else args.new * (1 << 20)) / (1 << 20):g} MiB":
-            default if args.new is None else int(args.new * (1 << 20)),
-    }
-    if len(settings) < 2:
+    old = 1 << 62 if args.old is None else int(args.old * (1 << 20))   # bytes
+    new = default if args.new is None else int(args.new * (1 << 20))
+    settings = {"kept" if args.old is None else f"limit {args.old:g} MiB": old,
+                f"limit {new / (1 << 20):g} MiB": new}
+    if old == new or len(settings) < 2:
         p.error("--old and --new give the same limit; nothing to compare.")
     train = {k: [] for k in settings}
     predict = {k: [] for k in settings}

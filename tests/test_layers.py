@@ -89,7 +89,8 @@ def test_conv_in_pieces_with_kept_or_rebuilt_columns_matches_naive(
     y = layer.forward(x, training=True)
     assert (layer._cols is not None) == (keep_cols or layer._is_pointwise())
     if layer._cols is not None:   # a ones column exactly when there is a bias and an im2col
-        assert layer._cols.shape[1] == layer.params["kernel"].size // filters + layer._ones_column()
+        extra = 1 if layer._ones_column() else 0
+        assert layer._cols.shape[1] == layer.params["kernel"].size // filters + extra
         assert layer._ones_column() == (use_bias and not layer._is_pointwise())
     np.testing.assert_allclose(y, naive.conv2d(x, layer.params["kernel"], bias,
                                                layer.strides, pad), rtol=1e-10, atol=1e-10)

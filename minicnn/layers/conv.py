@@ -6,13 +6,13 @@ With cols = im2col(x) of shape (M, K), M = N*H'*W', K = kh*kw*C, and g = dL/dy a
     dL/dkernel = cols^T @ g,   dL/dbias = sum_rows g,   dL/dx = col2im(g @ kernel^T).
 A 1x1, stride-1 convolution needs no im2col: it is x.reshape(M, C) @ kernel.
 
-The fast path gives cols one more column, all ones, so one GEMM adds the bias
-and one gives both gradients: [cols | 1] @ [kernel; bias] = y, and
+For a layer with a bias, the fast path gives cols one more column, all ones, so
+one GEMM adds the bias and one gives both gradients: [cols | 1] @ [kernel; bias] = y, and
 [cols | 1]^T @ g = [dL/dkernel; dL/dbias].
 
-The fast path computes g @ kernel^T one kernel offset at a time (one batched
-GEMM, (kh*kw, M, C)), so col2im adds contiguous blocks; ``reference=True``
-keeps the textbook order everywhere.
+The fast path computes g @ kernel^T one kernel offset at a time (one (M, C)
+GEMM per offset), so col2im adds contiguous blocks; ``reference=True`` keeps
+the textbook order everywhere.
 """
 from .. import backend as B
 from .. import channels as CH
