@@ -118,19 +118,19 @@ class Conv2D(Layer):
         """Do the columns carry a column of ones for the bias (module docstring)?"""
         return self.use_bias and not self.reference and not self._is_pointwise()
 
-    def _im2col_pieces(self, xpad, part, image_bytes, cols=None):
+    def _im2col_pieces(self, xpad, part, cols=None):
         """(piece, its columns) for each piece of the samples [part]: written into
         ``cols[piece]`` when forward keeps them, else into one small reused buffer.
         With a ones column the columns are (images, H', W', kh*kw*C + 1)."""
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        oh, ow, _ = self.output_shape
         k = kh * kw * xpad.shape[-1]
-        chunks = self._chunks(part, image_bytes)
+        width = k + (1 if self._ones_column() else 0)
+        chunks = self._chunks(part, oh * ow * width * xpad.itemsize)   # one image's columns
         if cols is None:
             n_max = max(ch.stop - ch.start for ch in chunks)
-            oh, ow, _ = self.output_shape
-            buf = B.xp().empty((n_max, oh, ow, k + (1 if self._ones_column() else 0)),
-                               dtype=xpad.dtype)                        # (images, H', W', kh*kw*C [+1])
-            if self._ones_column():
+            buf = B.xp().empty((n_max, oh, ow, width), dtype=xpad.dtype)   # (images, H', W', kh*kw*C [+1])
+            if width > k:
                 buf[..., k] = 1                                         # the ones column
         for ch in chunks:
             out = cols[ch] if cols is not None else buf[:ch.stop - ch.start]
@@ -170,9 +170,9 @@ class Conv2D(Layer):
                 return [(part, cols[part])]
             if self._is_pointwise():
                 return [(ch, x[ch]) for ch in self._chunks(part, image_bytes)]
-            return self._im2col_pieces(xpad, part, image_bytes, cols)
+            return self._im2col_pieces(xpad, part, cols)
 
-        def rows(part):  # samples x[part]: im2col, GEMM, bias, ReLU (a thread each, see threads)
+        def rows(part):  # samples x[part]: im2col, GEMM (and bias), ReLU (a thread each, see threads)
             for ch, piece_cols in pieces(part):
                 yp = y[ch].reshape(-1, f)                               # (M_chunk, F)
                 B.xp().matmul(piece_cols.reshape(yp.shape[0], -1), kmat, out=yp)
@@ -187,7 +187,7 @@ class Conv2D(Layer):
         else:
             T.run(rows, n, size=n * image_bytes // x.itemsize + y.size)
         self._cols = None if cols is None else cols.reshape(n * oh * ow, -1)   # (M, kh*kw*C)
-        self._xpad, self._image_bytes = (xpad, image_bytes) if cols is None else (None, None)
+        self._xpad = xpad if cols is None else None                     # for rebuilt columns
         return self._activate(y, training, rows_done=relu_in_rows)
 
     def backward(self, grad_out):
@@ -221,7 +221,7 @@ class Conv2D(Layer):
                 dk = cols[part].reshape(gp.shape[0], -1).T @ gp         # (kh*kw*C, F)
             else:                                                       # columns rebuilt in pieces
                 dk = _total([pc.reshape(-1, pc.shape[-1]).T @ g[ch].reshape(-1, f)
-                             for ch, pc in self._im2col_pieces(self._xpad, part, self._image_bytes)])
+                             for ch, pc in self._im2col_pieces(self._xpad, part)])
             db = CH.channel_sum(gp) if self.use_bias and not ones else None   # (F,)
             if not want_dx or as_convolution:
                 return dk, db
