@@ -2,9 +2,9 @@
 
 ``step(params, grads)`` takes two parallel lists of arrays and changes every
 parameter array in place, so layers keep pointing at the same objects. Slots
-(velocity, moments) are created on the first step, one per list position, and
-a single scratch buffer per parameter is reused so that a step allocates
-nothing. Every update is an in-place ufunc with ``out=`` and Python-float
+(velocity, moments) are created on the first step, one per list position; the
+NumPy path also keeps one scratch buffer per parameter, so that a step
+allocates nothing. Every update is an in-place ufunc with ``out=`` and Python-float
 scalars, which keeps float32 parameters in float32. On CuPy each parameter's
 update is instead one fused kernel (minicnn/kernels.py), the same formulas.
 """
@@ -21,6 +21,7 @@ class Optimizer:
         self.lr = _positive(f"{type(self).__name__}: lr", lr)
         self.iterations = 0   # number of completed step() calls
         self._slots = {}      # list position -> tuple of state arrays
+        self._scratch = {}    # list position -> a work array (NumPy path only)
 
     def step(self, params, grads):
         """Update every ``params[i]`` in place from ``grads[i]``."""
@@ -44,6 +45,13 @@ class Optimizer:
                 f"but this optimizer's state for it has shape {tuple(slots[0].shape)}; "
                 "use a new optimizer for a different model.")
         return slots
+
+    def _work(self, xp, i, p):
+        """A reusable scratch array shaped like ``p`` for position ``i`` (not state)."""
+        tmp = self._scratch.get(i)
+        if tmp is None or tmp.shape != p.shape:
+            tmp = self._scratch[i] = xp.empty_like(p)
+        return tmp
 
 
 class SGD(Optimizer):
@@ -69,16 +77,14 @@ class SGD(Optimizer):
         lr, mu, wd = float(self.lr), self.momentum, self.weight_decay
         fused = B.get_backend() == "cupy"
         for i, (p, g) in self._pairs(params, grads):
-            if mu == 0.0:
-                (tmp,) = self._state(xp, i, p, 1)
-            else:
-                tmp, v = self._state(xp, i, p, 2)
+            v = self._state(xp, i, p, 1)[0] if mu else None   # the velocity
             if fused:                     # the same update as one GPU kernel
                 if mu == 0.0:
                     K.sgd(p, g, lr, wd)
                 else:
                     K.sgd_momentum(p, g, v, lr, mu, wd, self.nesterov)
                 continue
+            tmp = self._work(xp, i, p)
             # tmp = lr * g, with g = grad + wd * p
             if wd:
                 xp.multiply(p, wd, out=tmp)
@@ -127,10 +133,11 @@ class Adam(Optimizer):
         lr_t = float(self.lr) * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t)
         fused = B.get_backend() == "cupy"
         for i, (p, g) in self._pairs(params, grads):
-            tmp, m, v = self._state(xp, i, p, 3)
+            m, v = self._state(xp, i, p, 2)
             if fused:                     # the same update as one GPU kernel
                 K.adam(p, g, m, v, lr_t, b1, b2, eps)
                 continue
+            tmp = self._work(xp, i, p)
             xp.multiply(g, 1.0 - b1, out=tmp)
             m *= b1
             m += tmp                      # m = b1 m + (1 - b1) g

@@ -114,6 +114,22 @@ def test_no_float64_leaks_into_float32_state():
         opt.step(params, grads[0])
         for slots in opt._slots.values():
             assert all(s.dtype == np.float32 for s in slots)
+        assert all(t.dtype == np.float32 for t in opt._scratch.values())
+
+
+@pytest.mark.parametrize("make,n_state", [
+    (lambda: SGD(lr=0.1), 0),
+    (lambda: SGD(lr=0.1, momentum=0.9), 1),
+    (lambda: Adam(lr=0.01), 2),
+], ids=["sgd", "momentum", "adam"])
+def test_state_is_what_the_formula_needs_and_scratch_is_separate(make, n_state):
+    """Plain SGD keeps no state, momentum a velocity, Adam two moments; the NumPy
+    path's one scratch array per parameter is not state (a GPU kernel needs none)."""
+    params, grads = _problem(2, "float32")
+    opt = make()
+    opt.step(params, grads[0])
+    assert [len(opt._slots.get(i, ())) for i in range(len(params))] == [n_state] * len(params)
+    assert sorted(opt._scratch) == list(range(len(params)))
 
 
 @pytest.mark.parametrize("make", [
