@@ -22,13 +22,14 @@ from .. import im2col as I
 from . import activations
 from .base import Layer
 
-# Bytes of im2col columns the fast path handles at once: a piece this size
-# stays in a core's L2 cache (2 MiB on the machine of benchmarks/RESULTS.md).
+# Bytes of im2col columns the fast path handles at once: a piece about the
+# size of a core's L2 cache (1 MiB on the machine of benchmarks/RESULTS.md),
+# so the GEMM reads columns that im2col has just written there.
 CHUNK_BYTES = 1 << 20
-# Columns up to this size (a core's L2 cache) are kept from forward for the
-# kernel gradient; larger ones are out of cache by then, and building them
-# again piece by piece costs less than reading them back from memory
-# (whole training steps, benchmarks/RESULTS.md).
+# Columns up to this size are kept from forward for the kernel gradient;
+# larger ones are out of cache by then, and building them again piece by
+# piece costs less than reading them back from memory (the limit was chosen
+# by timing whole training steps, benchmarks/RESULTS.md).
 KEEP_COLS_BYTES = 2 << 20
 
 
