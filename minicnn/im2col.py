@@ -125,7 +125,7 @@ def col2im_offsets(block, x_shape, kh, kw, sh, sw, out=None):
     """
     n, h, w, c = x_shape
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-    dx = B.xp().zeros(x_shape, dtype=B.floatx()) if out is None else out
+    dx = B.xp().empty(x_shape, dtype=B.floatx()) if out is None else out
     dx[...] = 0
     for i in range(kh):
         for j in range(kw):

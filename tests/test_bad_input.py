@@ -74,6 +74,32 @@ def test_bad_conv_arguments(kwargs, match):
         L.Conv2D(**kwargs)
 
 
+@pytest.mark.parametrize("make,match", [
+    (lambda: L.MaxPooling2D(0), r"pool_size must be a positive int, got 0"),
+    (lambda: L.MaxPooling2D(2, strides=(2, 0)), r"strides must be a positive int, got 0"),
+    (lambda: L.MaxPooling2D((2, 2, 2)), r"pool_size must be an int or a pair"),
+    (lambda: L.Conv2D(2, 3, strides=0), r"Conv2D: strides must be a positive int, got 0"),
+    (lambda: L.Conv2D(2, True), r"kernel_size must be an int or a pair"),
+    (lambda: L.Dense(0), r"Dense: units must be a positive int, got 0"),
+    (lambda: L.Dense(2.0), r"Dense: units must be a positive int, got 2.0"),
+], ids=["pool-0", "pool-stride-0", "pool-3d", "conv-stride-0", "conv-bool", "dense-0", "dense-float"])
+def test_sizes_below_one_or_not_whole_are_refused_at_construction(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_numpy_integers_are_accepted_as_sizes():
+    # e.g. Dense(np.prod(shape)) or sizes read from an array
+    conv = L.Conv2D(np.int64(2), (np.int32(3), 3), strides=np.int64(1))
+    pool = L.MaxPooling2D(np.int64(2))
+    dense = L.Dense(np.int64(3))
+    assert (conv.filters, conv.kernel_size, conv.strides) == (2, (3, 3), (1, 1))
+    assert pool.pool_size == (2, 2) and dense.units == 3
+    assert all(type(v) is int for v in (conv.filters, *conv.kernel_size, *pool.pool_size, dense.units))
+    y = dense.forward(pool.forward(conv.forward(f32(1, 6, 6, 1))).reshape(1, -1))
+    assert y.shape == (1, 3)
+
+
 def test_bad_dropout_and_batchnorm_arguments():
     with pytest.raises(ValueError, match="rate"):
         L.Dropout(1.0)

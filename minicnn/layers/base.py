@@ -10,7 +10,32 @@ A layer reads top to bottom:
 ``bias``, ``gamma``, ``beta``); ``state`` holds non-trainable arrays
 (``moving_mean``, ``moving_variance``).
 """
+import numbers
+
 from .. import backend as B
+
+
+def is_count(v):
+    """A whole number, Python's or NumPy's (np.int64(3) counts; True does not)."""
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def positive_int(v, what):
+    """``v`` as an int >= 1, or a ValueError naming ``what``."""
+    if not is_count(v) or v < 1:
+        raise ValueError(f"{what} must be a positive int, got {v!r}.")
+    return int(v)
+
+
+def pair(v, what):
+    """(a, b) from an int or a pair of ints, each >= 1 (kernel, pool and stride sizes)."""
+    if is_count(v):
+        v2 = (v, v)
+    elif isinstance(v, (tuple, list)) and len(v) == 2:
+        v2 = tuple(v)
+    else:
+        raise ValueError(f"{what} must be an int or a pair of ints, got {v!r}.")
+    return positive_int(v2[0], what), positive_int(v2[1], what)
 
 
 class Layer:

@@ -20,7 +20,7 @@ from .. import initializers
 from .. import threads as T
 from .. import im2col as I
 from . import activations
-from .base import Layer
+from .base import Layer, is_count, pair, positive_int
 
 # Bytes of im2col columns the fast path handles at once: a piece about the
 # size of a core's L2 cache (1 MiB on the machine of benchmarks/RESULTS.md),
@@ -33,14 +33,6 @@ CHUNK_BYTES = 1 << 20
 KEEP_COLS_BYTES = 2 << 20
 
 
-def _pair(v, what):
-    if isinstance(v, int):
-        return v, v
-    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(a, int) for a in v):
-        return int(v[0]), int(v[1])
-    raise ValueError(f"{what} must be an int or a pair of ints, got {v!r}.")
-
-
 class Conv2D(Layer):
     """Keras' Conv2D: kernel (kh, kw, C_in, filters), bias (filters,)."""
 
@@ -48,15 +40,11 @@ class Conv2D(Layer):
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  input_shape=None, name=None, reference=False):
         super().__init__(input_shape=input_shape, name=name)
-        if not isinstance(filters, int) or filters < 1:
-            raise ValueError(f"Conv2D: filters must be a positive int, got {filters!r}.")
         if padding not in ("valid", "same"):
             raise ValueError(f"Conv2D: padding must be 'valid' or 'same', got {padding!r}.")
-        self.filters = filters
-        self.kernel_size = _pair(kernel_size, "Conv2D kernel_size")
-        self.strides = _pair(strides, "Conv2D strides")
-        if min(self.kernel_size + self.strides) < 1:
-            raise ValueError("Conv2D: kernel_size and strides must be >= 1.")
+        self.filters = positive_int(filters, "Conv2D: filters")
+        self.kernel_size = pair(kernel_size, "Conv2D: kernel_size")
+        self.strides = pair(strides, "Conv2D: strides")
         self.padding = padding
         self.activation = activations.get(activation)
         self.use_bias = use_bias
@@ -187,7 +175,7 @@ class Conv2D(Layer):
             rows(slice(0, n))
         else:
             T.run(rows, n, size=n * image_bytes // x.itemsize + y.size)
-        self._cols = None if cols is None else cols.reshape(n * oh * ow, -1)   # (M, kh*kw*C)
+        self._cols = None if cols is None else cols.reshape(n * oh * ow, -1)   # (M, kh*kw*C [+1])
         self._xpad = xpad if cols is None else None                     # for rebuilt columns
         return self._activate(y, training, rows_done=relu_in_rows)
 
@@ -219,7 +207,7 @@ class Conv2D(Layer):
                 self.activation.backward_rows(grad_out, g_act, part)    # g = grad_out * [y > 0]
             gp = g[part].reshape(-1, f)                                 # (M_part, F)
             if cols is not None:
-                dk = cols[part].reshape(gp.shape[0], -1).T @ gp         # (kh*kw*C, F)
+                dk = cols[part].reshape(gp.shape[0], -1).T @ gp         # (kh*kw*C [+1], F)
             else:                                                       # columns rebuilt in pieces
                 dk = _total([pc.reshape(-1, pc.shape[-1]).T @ g[ch].reshape(-1, f)
                              for ch, pc in self._im2col_pieces(self._xpad, part)])
@@ -297,6 +285,7 @@ class Conv2D(Layer):
         bias = self.params["bias"] if self.use_bias else B.xp().zeros(self.filters, kernel.dtype)
         twin = Conv2D(self.filters, self.kernel_size, self.strides, self.padding,
                       activation=None if self.activation is None else type(self.activation)(),
+                      kernel_initializer="zeros",   # replaced below; draws no random numbers
                       name=self.name, reference=self.reference)
         twin.build(self.input_shape)
         twin.params["kernel"] = kernel * scale[:, None]                 # (kh, kw, C, F)
@@ -318,6 +307,6 @@ class Convolution2D(Conv2D):
     type_name = "Conv2D"  # what summary() shows, as Keras does
 
     def __init__(self, filters, kernel_size, *args, **kwargs):
-        if args and isinstance(args[0], int) and isinstance(kernel_size, int):
+        if args and is_count(args[0]) and is_count(kernel_size):
             kernel_size, args = (kernel_size, args[0]), args[1:]
         super().__init__(filters, kernel_size, *args, **kwargs)

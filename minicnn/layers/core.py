@@ -1,7 +1,7 @@
 """Flatten and Dense."""
 from .. import initializers
 from . import activations
-from .base import Layer
+from .base import Layer, positive_int
 
 
 class Flatten(Layer):
@@ -32,9 +32,7 @@ class Dense(Layer):
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
                  input_shape=None, name=None):
         super().__init__(input_shape=input_shape, name=name)
-        if not isinstance(units, int) or units < 1:
-            raise ValueError(f"Dense: units must be a positive int, got {units!r}.")
-        self.units = units
+        self.units = positive_int(units, "Dense: units")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)

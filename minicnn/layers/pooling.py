@@ -10,8 +10,7 @@ from .. import backend as B
 from .. import im2col as I
 from .. import kernels as K
 from .. import threads as T
-from .base import Layer
-from .conv import _pair
+from .base import Layer, pair
 
 
 class MaxPooling2D(Layer):
@@ -21,8 +20,8 @@ class MaxPooling2D(Layer):
         self.reference = reference  # True: always the general window/argmax path
         if padding not in ("valid", "same"):
             raise ValueError(f"MaxPooling2D: padding must be 'valid' or 'same', got {padding!r}.")
-        self.pool_size = _pair(pool_size, "MaxPooling2D pool_size")
-        self.strides = self.pool_size if strides is None else _pair(strides, "MaxPooling2D strides")
+        self.pool_size = pair(pool_size, "MaxPooling2D: pool_size")
+        self.strides = self.pool_size if strides is None else pair(strides, "MaxPooling2D: strides")
         self.padding = padding
         self.rf_kernel, self.rf_stride = self.pool_size[0], self.strides[0]
 
