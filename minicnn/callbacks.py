@@ -85,16 +85,30 @@ class _Monitor:
 
 
 class History(Callback):
-    """Records every epoch's logs: ``history[key]`` is a list with one value per epoch."""
+    """Records every epoch's logs: ``history.history[key]`` is a list with one value per
+    epoch; ``stopped`` is None, or why fit stopped early (a NaN or inf loss)."""
+
+    def __init__(self):
+        self.on_train_begin()
 
     def on_train_begin(self, logs=None):
         self.epoch = []
         self.history = {}
+        self.stopped = None
 
     def on_epoch_end(self, epoch, logs=None):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
+
+    def __repr__(self):
+        """e.g. History(20 epochs; last: loss 0.0181, acc 0.994, val_loss 0.0187, val_acc 0.9945)"""
+        text = f"History({len(self.epoch)} epoch{'' if len(self.epoch) == 1 else 's'}"
+        if self.epoch:
+            text += "; last: " + ", ".join(f"{k} {v[-1]:.4g}" for k, v in self.history.items())
+        if self.stopped:
+            text += f"; stopped: {self.stopped}"
+        return text + ")"
 
 
 class LearningRateScheduler(Callback):

@@ -77,13 +77,15 @@ class SoftmaxCrossEntropy:
                              f"(batch, classes), got shape {tuple(y.shape)}.")
 
 
-categorical_crossentropy = SoftmaxCrossEntropy
+categorical_crossentropy = SoftmaxCrossEntropy   # Keras' name: compile(loss=losses.categorical_crossentropy)
 
 
 def get(loss):
-    """A loss object from a Keras name or an instance."""
+    """A loss object from a Keras name, the class (or its Keras alias) or an instance."""
     if isinstance(loss, SoftmaxCrossEntropy):
         return loss
+    if loss is SoftmaxCrossEntropy:
+        return loss()
     if loss in ("categorical_crossentropy", "sparse_categorical_crossentropy",
                 "softmax_cross_entropy"):
         return SoftmaxCrossEntropy()

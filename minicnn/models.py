@@ -14,6 +14,7 @@ import contextlib
 import io
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -26,6 +27,7 @@ from . import callbacks as C
 from . import losses, memory, optimizers
 from . import parallel as P
 from .layers.activations import Activation, Softmax
+from .layers.base import is_count
 from .layers.conv import Conv2D
 from .layers.dropout import Dropout
 from .layers.normalization import BatchNormalization
@@ -141,18 +143,18 @@ class Sequential:
         the logits (stable log-sum-exp); predict() still returns probabilities.
         """
         self.build()
-        self.loss = losses.get(loss)
-        self.optimizer = optimizers.get(optimizer)
+        loss, optimizer = losses.get(loss), optimizers.get(optimizer)   # checked before any change
         for m in metrics or ():
             if m not in ("accuracy", "acc"):
                 raise ValueError(f"compile: unknown metric {m!r}; only 'accuracy' is supported.")
         last = self.layers[-1]
-        self._fused = self._fused_softmax()
-        if not self._fused and isinstance(getattr(last, "activation", None), Softmax):
+        fused = self._fused_softmax()
+        if not fused and isinstance(getattr(last, "activation", None), Softmax):
             raise ValueError(
                 f"compile: {last.name} applies softmax inside the layer, which the loss would "
                 "apply a second time; write it as its own last layer, Activation('softmax'), "
                 "so it is fused with the cross-entropy.")
+        self.loss, self.optimizer, self._fused = loss, optimizer, fused
         self._train_slots = [(layer, key) for layer in self.layers if layer.trainable
                              for key in layer.params]
         first = self.layers[0]
@@ -174,7 +176,10 @@ class Sequential:
         """Shape, dtype and finiteness of inputs, once, on the way in; returns a device array."""
         self.build()
         expected = tuple(self.input_shape)
-        shape = tuple(getattr(x, "shape", ()))
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            raise TypeError(f"{where}: x must be an array (numpy or cupy), got {type(x).__name__}; "
+                            "convert it with np.asarray(x, dtype='float32').")
+        shape = tuple(x.shape)
         if len(shape) != len(expected) + 1 or shape[1:] != expected:
             raise ValueError(f"{where}: x must have shape (samples, {', '.join(map(str, expected))}) "
                              f"to match the model's input, got {shape}.")
@@ -196,11 +201,12 @@ class Sequential:
         k = self.output_shape[-1]
         y_host = B.to_host(y)
         if y_host.shape[:1] != (n,):
-            raise ValueError(f"{where}: x has {n} samples but y has {y_host.shape[:1] or 'no'} "
-                             "rows; they must match.")
+            rows = y_host.shape[0] if y_host.ndim else "no"
+            raise ValueError(f"{where}: x has {n} samples but y has {rows} rows; they must match.")
         if y_host.ndim == 1:
             if y_host.dtype.kind not in "iu":
-                raise TypeError(f"{where}: 1-D labels must be integers, got {y_host.dtype}.")
+                raise TypeError(f"{where}: 1-D labels must be integers, got {y_host.dtype}; "
+                                "convert with y.astype('int64'), or pass one-hot rows (N, K).")
             if n and (y_host.min() < 0 or y_host.max() >= k):
                 raise ValueError(f"{where}: labels must be in [0, {k - 1}] for a model with {k} "
                                  f"outputs, got values in [{y_host.min()}, {y_host.max()}].")
@@ -223,7 +229,7 @@ class Sequential:
 
     @staticmethod
     def _check_batch_size(batch_size, where):
-        if not (isinstance(batch_size, int) and batch_size > 0):
+        if not (is_count(batch_size) and batch_size > 0):
             raise ValueError(f"{where}: batch_size must be a positive int, got {batch_size!r}.")
 
     def _require_compiled(self, where):
@@ -459,11 +465,12 @@ class Sequential:
 
     def _stopped_reason(self, epoch):
         if self._bad_batch is None:
-            where, when = f"epoch {epoch + 1}", "(read at the end of the epoch, on a GPU)"
+            where, when = f"epoch {epoch + 1}", " (read at the end of the epoch, on a GPU)"
         else:
             where = f"epoch {epoch + 1}, batch {self._bad_batch + 1}"
-            when = "(on a GPU: within the 50 batches before it)"
-        print(f"fit: the training loss became NaN or inf at {where} {when}; training stopped. "
+            when = "" if B.get_backend() == "numpy" else \
+                " (read every 50 batches on a GPU: in the 50 up to this one)"
+        print(f"fit: the training loss became NaN or inf at {where}{when}; training stopped. "
               "Try a lower learning rate. The weights of the last good checkpoint, if any, are "
               "untouched.", file=sys.stderr, flush=True)
         return f"non-finite loss at {where}"
@@ -557,9 +564,10 @@ class Sequential:
 
 # ---- small helpers ----------------------------------------------------------
 def _snake(name):
-    out = "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
-    out = out.replace("convolution2_d", "conv2d").replace("conv2_d", "conv2d")
-    return out.replace("max_pooling2_d", "max_pooling2d")
+    """A class name as Keras writes layer names: MaxPooling2D -> max_pooling2d, ReLU -> re_lu."""
+    out = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)     # an underscore before each Word
+    out = re.sub(r"([a-z])([A-Z])", r"\1_\2", out).lower()     # and inside runs: ReLU -> Re_LU
+    return out.replace("convolution2d", "conv2d")
 
 
 def _row(cells, widths):

@@ -213,7 +213,8 @@ def test_history_records_each_epoch():
     fit(history, [{"loss": 0.9, "acc": 0.5}, {"loss": 0.7, "acc": 0.6}])
     assert history.epoch == [0, 1]
     assert history.history == {"loss": [0.9, 0.7], "acc": [0.5, 0.6], "lr": [0.01, 0.01]}
-    assert repr(history).startswith("<minicnn.callbacks.History")
+    assert repr(history) == "History(2 epochs; last: loss 0.7, acc 0.6, lr 0.01)"
+    assert repr(C.History()) == "History(0 epochs)"
 
 
 def test_auto_mode_and_bad_mode():

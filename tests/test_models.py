@@ -162,6 +162,8 @@ def test_fit_solves_a_tiny_separable_problem():
     assert history.history["loss"][-1] < 0.05
     assert history.history["acc"][-1] == 1.0
     assert history.history["loss"][-1] < history.history["loss"][0]
+    assert history.stopped is None                        # ran all its epochs
+    assert re.fullmatch(r"History\(8 epochs; last: loss 0\.0\d*, acc 1, lr 0\.01\)", repr(history))
     loss, acc = model.evaluate(x, y)
     assert acc == 1.0 and loss < 0.05
 
@@ -534,6 +536,27 @@ def test_same_seed_same_history():
     assert h3 != h1
 
 
+def test_validation_and_predict_leave_the_training_randomness_alone():
+    """Folding a batch norm into the next Conv2D for inference draws no random numbers,
+    so validating every epoch or predicting between fits trains the same weights."""
+    def run(validate, predict_between):
+        minicnn.seed(5)
+        x, y = halves(48, seed=3)
+        model = Sequential([Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+                            BatchNormalization(), Conv2D(3, 3), Flatten(), Dense(2),
+                            Activation("softmax")])   # the batch norm folds into Conv2D(3, 3)
+        model.compile(optimizer=Adam(lr=0.01))
+        extra = {"validation_data": halves(16, seed=4)} if validate else {}
+        model.fit(x, y, batch_size=16, epochs=2, verbose=0, **extra)
+        if predict_between:
+            model.predict(x[:8])
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        return model.get_weights()
+    plain = run(False, False)
+    assert_same_weights(plain, run(True, False))
+    assert_same_weights(plain, run(False, True))
+
+
 # ---- data checks on entry --------------------------------------------------------------
 def _bad_shape(x, y):
     return x[..., 0], y, {}
@@ -646,6 +669,39 @@ def test_labels_as_a_python_list_are_accepted_or_clearly_rejected():
         assert_same_weights(before, model.get_weights())
 
 
+def test_x_that_is_not_an_array_is_rejected_with_the_fix():
+    x, y = halves(16)
+    model = small_model()
+    model.compile(optimizer="adam")
+    with pytest.raises(TypeError, match=r"x must be an array.*got list.*np\.asarray"):
+        model.fit(x.tolist(), y, verbose=0)
+
+
+def test_compile_takes_the_loss_by_name_class_alias_or_object():
+    from minicnn import losses
+    for loss in ("categorical_crossentropy", losses.categorical_crossentropy,
+                 losses.SoftmaxCrossEntropy, losses.SoftmaxCrossEntropy()):
+        model = small_model()
+        model.compile(loss=loss, optimizer="sgd")
+        assert isinstance(model.loss, losses.SoftmaxCrossEntropy)
+    with pytest.raises(ValueError, match="Unknown loss 'mse'"):
+        small_model().compile(loss="mse")
+
+
+def test_failed_compile_changes_nothing():
+    """A bad argument to compile() is refused before the model is touched, so a
+    model that was never compiled still says so instead of failing inside fit."""
+    model = small_model()
+    with pytest.raises(ValueError, match="unknown metric"):
+        model.compile(optimizer="adam", metrics=["mae"])
+    with pytest.raises(RuntimeError, match="compile"):
+        model.fit(*halves(16), verbose=0)
+    softmax_inside = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(2, activation="softmax")])
+    with pytest.raises(ValueError, match="softmax inside the layer"):
+        softmax_inside.compile(optimizer="sgd")
+    assert softmax_inside.optimizer is None
+
+
 def test_evaluate_and_predict_check_data():
     minicnn.seed(14)
     x, y = halves(16)
@@ -671,6 +727,7 @@ def test_nan_loss_stops_training_and_keeps_the_checkpoint(tmp_path, capsys):
     err = capsys.readouterr().err
     assert re.search(r"NaN or inf at epoch 2, batch \d+", err), err
     assert "stopped" in err
+    assert history.stopped == "non-finite loss at " + re.search(r"epoch 2, batch \d+", err)[0]
     assert history.epoch == [0]                           # fewer epochs than the 4 requested
     assert len(history.history["loss"]) == 1 and math.isfinite(history.history["loss"][0])
 
