@@ -5,7 +5,8 @@ import sys
 import numpy as np
 
 from minicnn import layers as L
-from minicnn.gradcheck import gradcheck
+from minicnn.gradcheck import gradcheck, gradcheck_loss
+from minicnn.losses import SoftmaxCrossEntropy
 
 
 class ScaledReLU(L.ReLU):
@@ -28,6 +29,24 @@ def test_catches_a_wrong_backward_both_ways():
     x = np.random.default_rng(1).standard_normal((3, 8))
     assert gradcheck(ScaledReLU(), x)["input"] > 0.1
     assert gradcheck(ScaledReLU(), x, max_elements=4, directions=5)["input"] > 0.1
+
+
+class HalfGradientLoss(SoftmaxCrossEntropy):
+    """A loss whose backward forgot a factor of 2."""
+
+    def backward(self):
+        return 0.5 * super().backward()
+
+
+def test_fused_softmax_cross_entropy_gradient_against_central_differences():
+    rng = np.random.default_rng(2)
+    logits = 3 * rng.standard_normal((5, 4))
+    labels = np.array([0, 3, 1, 1, 2])
+    soft = rng.random((5, 4))
+    soft /= soft.sum(axis=1, keepdims=True)          # soft targets, rows summing to 1
+    for y in (labels, np.eye(4)[labels], soft):
+        assert gradcheck_loss(SoftmaxCrossEntropy(), logits, y)["logits"] < 1e-6
+    assert gradcheck_loss(HalfGradientLoss(), logits, labels)["logits"] > 0.1
 
 
 def run_cli(*args):
