@@ -4,8 +4,9 @@ Library code never imports numpy or cupy for array work: it calls ``xp()`` and
 uses whatever module is active. Parameters and activations use ``floatx()``.
 The only host <-> device transfers are ``to_device`` and ``to_host``.
 
-Global state here (and only here): the active array module, its name, the
-float dtype and the random generator.
+State kept here: the active array module, its name, the float dtype, the
+seed and the two random generators. (The thread and process counts live in
+threads.py and parallel.py.)
 """
 import numpy  # host side only: the default module and host conversions
 
@@ -119,7 +120,8 @@ def keep_mask(shape, keep):
 
 
 def keep_mask_rows(shape, keep):
-    """A function rows -> rows [rows] (a slice of the first axis) of one dropout mask.
+    """One dropout mask of ``shape`` as a function: rows -> mask[rows], for
+    ``rows`` a slice of the first axis.
 
     The mask is fixed now, and its rows can be drawn in any order, by any
     thread, with the same bits whatever the split; the generator moves past

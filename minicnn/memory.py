@@ -5,8 +5,9 @@ gives such blocks back to the OS as soon as they are freed (an munmap, or a
 trim of the heap's top), so the next batch faults every page in again and the
 kernel zero-fills it: about a quarter of a Go Crazy inference pass on a 2-core
 machine (benchmarks/RESULTS.md). ``keep_freed_memory()`` asks malloc to serve
-blocks up to 32 MiB from its heap and never to trim it; freed blocks are then
-reused at no cost, and the process keeps its peak footprint until it exits.
+blocks up to 32 MiB from its heap and not to trim it (unless over 1 GiB is free
+at its top); freed blocks are then reused at no cost, and the process keeps its
+peak footprint until it exits.
 Sequential calls it when it first checks input data on NumPy (fit, evaluate,
 predict, ...). It acts once, and only on glibc (Linux).
 """

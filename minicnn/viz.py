@@ -41,7 +41,7 @@ def plot_history(history, path, title=None):
     for key, ax in (("loss", ax_loss), ("acc", ax_acc)):
         ax.plot(epochs, h[key], "o-", label=f"train {key}")
         if f"val_{key}" in h:
-            ax.plot(epochs, h[f"val_{key}"], "s-", label=f"test {key}")
+            ax.plot(epochs, h[f"val_{key}"], "s-", label=f"validation {key}")
         ax.set_xlabel("epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel(key)
