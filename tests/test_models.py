@@ -152,6 +152,16 @@ def test_summary_names_conv_layers_conv2d_like_keras(a4):
     assert "conv2d_1 (Conv2D)" in direct
 
 
+def test_layer_names_follow_keras_snake_case():
+    from minicnn.layers import ReLU
+    model = Sequential([Conv2D(2, 3, input_shape=(8, 8, 1)), ReLU(), BatchNormalization(),
+                        MaxPooling2D(2), Flatten(), Dense(2), Activation("softmax")])
+    names = [line.split(" (")[0] for line in summary_text(model).splitlines()
+             if " (" in line and not line.startswith(("Layer", "RF"))]
+    assert names == ["conv2d_1", "re_lu_1", "batch_normalization_1", "max_pooling2d_1",
+                     "flatten_1", "dense_1", "activation_1"]
+
+
 # ---- fit, evaluate, predict, train_on_batch ------------------------------------
 def test_fit_solves_a_tiny_separable_problem():
     minicnn.seed(0)
