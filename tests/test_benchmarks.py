@@ -38,7 +38,14 @@ def test_bench_layers_covers_every_layer(tmp_path, capsys):
 
 
 @pytest.mark.skipif(not P._can_fork(), reason="worker processes need os.fork")
-def test_bench_train_reports_each_model_over_processes(tmp_path, capsys):
+def test_bench_train_times_a_model_split_over_processes(tmp_path, capsys, monkeypatch):
+    sent = []                                   # the commands rank 0 sends its worker
+    real_send = P.Team._send
+
+    def counting_send(team, command, rows):
+        sent.append((command[0], team.size))
+        return real_send(team, command, rows)
+    monkeypatch.setattr(P.Team, "_send", counting_send)
     out = tmp_path / "train.json"
     assert bench_train.main(["--model", "kernel-optimised", "--batch-size", "8", "--steps", "2",
                              "--repeats", "1", "--warmup", "1", "--infer-images", "256",
@@ -50,6 +57,7 @@ def test_bench_train_reports_each_model_over_processes(tmp_path, capsys):
     assert row["minicnn"]["train_img_s"] > 0 and row["minicnn"]["infer_img_s"] > 0
     assert data["threads"]["processes"] == 2
     assert "2 process(es)" in text
+    assert ("train", 2) in sent and ("infer", 2) in sent   # batches really were split
 
 
 def test_ab_conv_columns_times_both_settings_and_restores_the_limit(capsys):

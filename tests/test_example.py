@@ -3,7 +3,6 @@ import csv
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -55,12 +54,9 @@ def test_unknown_model_fails_listing_the_valid_names():
 
 def test_quick_go_crazy_run_learns(tmp_path):
     out = tmp_path / "runs"
-    start = time.perf_counter()
     result = run_example("--model", "go-crazy", "--limit", "2000", "--epochs", "1",
                          "--verbose", "2", "--out", str(out), timeout=120)
-    seconds = time.perf_counter() - start
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert seconds < 60, f"the smoke run took {seconds:.0f} s"
 
     path = out / "go-crazy_history.csv"
     assert path.exists(), result.stdout[-2000:]
