@@ -215,7 +215,7 @@ MODELS = {
 def load_mnist(limit=None):
     """The assignment's data preparation: NHWC float32 in [0, 1], one-hot labels."""
     (X_train, y_train), (X_test, y_test) = mnist.load_data()
-    if limit:
+    if limit is not None:
         X_train, y_train = X_train[:limit], y_train[:limit]
     X_train = X_train.reshape(X_train.shape[0], 28, 28, 1).astype('float32') / 255
     X_test = X_test.reshape(X_test.shape[0], 28, 28, 1).astype('float32') / 255
@@ -230,8 +230,8 @@ def _pct(v):
 
 def train(name, args, data):
     build, make_optimizer, batch_size, epochs, schedule, reported = MODELS[name]
-    batch_size = args.batch_size or batch_size
-    epochs = args.epochs or epochs
+    batch_size = batch_size if args.batch_size is None else args.batch_size
+    epochs = epochs if args.epochs is None else args.epochs
     print(f"\n=== {name}: batch {batch_size}, {epochs} epochs, backend {minicnn.get_backend()}, "
           f"seed {args.seed} ===")
     model = build()
@@ -247,7 +247,6 @@ def train(name, args, data):
     history = model.fit(X_train, Y_train, batch_size=batch_size, epochs=epochs, verbose=args.verbose,
                         validation_data=(X_test, Y_test), callbacks=callbacks)
     wall = time.perf_counter() - start
-    print(history)
     val = history.history.get("val_acc", [])
     print(f"wrote {csv_path}")
     try:
@@ -273,7 +272,7 @@ def pictures(name, model, X_test, Y_test, out):
                  viz.show_misclassified(model, X_test, Y_test, png["misclassified"])]
     except ImportError:
         print('--plots: no pictures, matplotlib is not installed; get it with '
-              'pip install "minicnn[plot]" (or pip install matplotlib).')
+              'pip install -e ".[plot]" (or pip install matplotlib).')
         return
     for path in paths:
         print(f"wrote {path}")
@@ -282,7 +281,7 @@ def pictures(name, model, X_test, Y_test, out):
 def profile(name, args, data):
     """--profile: where one training step of the model's batch size spends its time."""
     build, make_optimizer, batch_size, _, _, _ = MODELS[name]
-    batch_size = args.batch_size or batch_size
+    batch_size = batch_size if args.batch_size is None else args.batch_size
     (X_train, Y_train), _ = data
     print(f"\n=== {name}: one training step, batch {batch_size}, "
           f"backend {minicnn.get_backend()} ===")
@@ -291,16 +290,25 @@ def profile(name, args, data):
     model.profile(X_train[:batch_size], Y_train[:batch_size])
 
 
+def positive_int(text):
+    """argparse type: an int >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     p.add_argument("--model", default="go-crazy", help="a name from --list, or 'all'")
     p.add_argument("--list", action="store_true", help="list the models and stop")
     p.add_argument("--summary", action="store_true", help="print the summaries and stop")
-    p.add_argument("--epochs", type=int, default=None, help="override the model's epochs")
-    p.add_argument("--batch-size", type=int, default=None, help="override the model's batch size")
+    p.add_argument("--epochs", type=positive_int, default=None, help="override the model's epochs")
+    p.add_argument("--batch-size", type=positive_int, default=None,
+                   help="override the model's batch size")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=None, help="train on the first N images only")
+    p.add_argument("--limit", type=positive_int, default=None, help="train on the first N images only")
     p.add_argument("--out", default="runs", help="directory for CSV and PNG files")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     p.add_argument("--plots", action="store_true",

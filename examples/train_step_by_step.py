@@ -10,8 +10,8 @@ One training step, as Sequential.fit runs it:
     python examples/train_step_by_step.py                  # 20 steps of 128 images
     python examples/train_step_by_step.py --steps 5 --check   # and compare with fit()
 
-With the same seed and the batches in order, the losses and the weights are
-those of model.fit(x, y, batch_size, epochs=1, shuffle=False): --check shows it.
+With the same seed and the batches in order, the weights come out as those of
+model.fit(x, y, batch_size, epochs=1, shuffle=False): --check compares them.
 """
 import argparse
 import math
@@ -136,12 +136,13 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.steps < 1 or args.batch_size < 1:
         p.error("--steps and --batch-size must be positive")
+    if args.check and args.steps > math.ceil(60000 / args.batch_size):
+        p.error("--check compares one epoch of fit: use at most one pass over the 60,000 "
+                "training images")
     (x, y), _ = load_mnist(limit=min(60000, args.steps * args.batch_size))
     losses, model = train_by_hand(x, y, args.steps, args.batch_size, args.seed)
     print(f"\n{len(losses)} steps: loss {losses[0]:.4f} -> {losses[-1]:.4f}")
     if args.check:
-        if args.steps > math.ceil(x.shape[0] / args.batch_size):
-            p.error("--check compares one epoch of fit: use at most one pass over the data")
         other = train_with_fit(x, y, args.steps, args.batch_size, args.seed)
         diff = max(float(np.abs(a - b).max()) for a, b in
                    zip(model.get_weights(), other.get_weights()))

@@ -1,6 +1,6 @@
 """Pictures: training curves, filters, feature maps, misclassified digits.
 
-matplotlib is optional (pip install "minicnn[plot]"); every function raises an
+matplotlib is optional (pip install -e ".[plot]" in a checkout); every function raises an
 ImportError saying how to get it, and nothing else in minicnn needs it.
 """
 import math
@@ -17,8 +17,8 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError as err:
-        raise ImportError('matplotlib is needed for pictures: pip install "minicnn[plot]" '
-                          "(or pip install matplotlib)") from err
+        raise ImportError('matplotlib is needed for pictures: pip install -e ".[plot]" in '
+                          "minicnn's checkout (or pip install matplotlib)") from err
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt

@@ -52,6 +52,14 @@ def test_unknown_model_fails_listing_the_valid_names():
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize("flag", ["--epochs", "--batch-size", "--limit"])
+def test_counts_below_one_are_refused_before_any_work(flag):
+    result = run_example(flag, "0", timeout=60)
+    assert result.returncode == 2
+    assert f"argument {flag}: must be 1 or more, got 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_quick_go_crazy_run_learns(tmp_path):
     out = tmp_path / "runs"
     result = run_example("--model", "go-crazy", "--limit", "2000", "--epochs", "1",

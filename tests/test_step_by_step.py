@@ -58,3 +58,13 @@ def test_losses_and_weights_match_fit(example, data):
     for a, b, c in zip(model.get_weights(), whole.get_weights(), ref.get_weights()):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
         np.testing.assert_allclose(a, c, rtol=0, atol=1e-6)
+
+
+def test_check_beyond_one_epoch_is_refused_before_training(example, monkeypatch, capsys):
+    def must_not_train(*args, **kwargs):
+        raise AssertionError("trained before checking the arguments")
+    monkeypatch.setattr(example, "train_by_hand", must_not_train)
+    with pytest.raises(SystemExit) as exit_info:
+        example.main(["--steps", "470", "--batch-size", "128", "--check"])
+    assert exit_info.value.code == 2
+    assert "one pass over the 60,000 training images" in capsys.readouterr().err
