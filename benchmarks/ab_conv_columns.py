@@ -43,6 +43,8 @@ def main(argv=None):
     p.add_argument("--new", type=float, default=None, metavar="MIB",
                    help="second limit in MiB (default: conv.KEEP_COLS_BYTES)")
     args = p.parse_args(argv)
+    if min(args.batch_size, args.rounds, args.repeats) < 1:
+        p.error("--batch-size, --rounds and --repeats must be >= 1")
     threads.set_threads(1)
     model, _ = build_model(args.model)
     (x, t, labels), = device_batches(model, args.batch_size, 1, 0)

@@ -116,6 +116,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.repeats < 1 or args.batch_size < 2:
         p.error("--repeats must be >= 1 and --batch-size >= 2")
+    if args.warmup < 0 or (args.threads is not None and args.threads < 1):
+        p.error("--warmup must be >= 0 and --threads >= 1")
 
     use_backend(args.backend, p)
     threads = configure_parallel(1, args.threads)   # layers run in this process (no team)

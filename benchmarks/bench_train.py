@@ -232,11 +232,11 @@ def median_figures(runs):
 
 
 # ---- PyTorch, optional ------------------------------------------------------
-def import_torch():
+def import_torch(why="--compare torch"):
     try:
         import torch
     except ImportError:
-        raise SystemExit("error: --compare torch needs PyTorch, which is optional and never a "
+        raise SystemExit(f"error: {why} needs PyTorch, which is optional and never a "
                          f"dependency of minicnn: {TORCH_HINT}")
     return torch
 
@@ -332,10 +332,13 @@ def torch_child(args):
     """--torch-child NAME: print time_torch's figures for one model as one JSON line."""
     torch = import_torch()
     torch.set_num_threads(args.threads)
+    device = torch_device(torch, args.torch_device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True          # as in the parent (main)
     minicnn.seed(args.seed)
     model, _ = build_model(args.torch_child)
     t = time_torch(model, args.batch_size, args.steps, args.repeats, args.warmup,
-                   args.infer_images, args.seed, torch, torch_device(torch, args.torch_device))
+                   args.infer_images, args.seed, torch, device)
     print(json.dumps(t))
     return 0
 
@@ -486,11 +489,14 @@ def main(argv=None):
     unknown = [n for n in names if n not in assignment4.MODELS]
     if unknown:
         p.error(f"unknown model {unknown[0]!r}; choose one of: {', '.join(assignment4.MODELS)} or all")
-    for flag in ("steps", "repeats", "infer_images", "processes", "threads", "rounds"):
+    for flag in ("batch_size", "steps", "repeats", "infer_images", "processes", "threads",
+                 "rounds", "gemm_size"):
         if getattr(args, flag) is None:
             continue
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')} must be >= 1")
+    if args.warmup < 0:
+        p.error("--warmup must be >= 0")
 
     use_backend(args.backend, p)
     torch = import_torch() if args.compare == "torch" else None   # before the thread limits
@@ -514,7 +520,7 @@ def main(argv=None):
     for name in names:
         minicnn.seed(args.seed)
         model, batch_size = build_model(name, args.reference)
-        batch_size = args.batch_size or batch_size
+        batch_size = batch_size if args.batch_size is None else args.batch_size
         per_layer, macs = macs_per_image(model)
         fwd_flops, train_flops = flops_per_image(macs)
         rounds = []          # minicnn, then torch here and in its own process, --rounds times

@@ -25,12 +25,18 @@ step() {  # step NAME SECONDS COMMAND...: run it with a limit, log to $OUT/NAME.
     tail -n "${TAIL:-30}" "$OUT/$name.log"
 }
 
+env_info() {
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+    $py -c "import sys, numpy, cupy; print(sys.version.split()[0], 'numpy', numpy.__version__, 'cupy', cupy.__version__)"
+    $py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
+}
+
 run_step() {
     case $1 in
-    env)
-        nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-        $py -c "import sys, numpy, cupy; print(sys.version.split()[0], 'numpy', numpy.__version__, 'cupy', cupy.__version__)"
-        $py -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())" ;;
+    env)      # the machine and the versions
+        export -f env_info
+        export py
+        step env 60 bash -c env_info ;;
     tests)    # the whole suite; the gpu-marked tests run on the real device here
         step tests 150 $py -m pytest -q -p no:cacheprovider -rs tests ;;
     bench)    # Go Crazy: minicnn on CuPy against PyTorch on the same GPU

@@ -38,13 +38,16 @@ def main(argv=None):
     p.add_argument("--own-malloc", action="store_true",
                    help="leave glibc's malloc as it is (PyTorch as its users run it)")
     args = p.parse_args(argv)
-    torch = import_torch()
+    for flag in ("batch_size", "threads", "steps", "rows"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')} must be >= 1")
+    torch = import_torch("torch_layers.py")
     if not args.own_malloc:
         memory.keep_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model, batch_size = build_model(args.model)
-    batch_size = args.batch_size or batch_size
+    batch_size = batch_size if args.batch_size is None else args.batch_size
     net = torch_model(model, torch)
     opt = torch_optimizer(model.optimizer, net.parameters(), torch)
     x = torch.rand((batch_size, 1, 28, 28))
