@@ -77,7 +77,7 @@ class SoftmaxCrossEntropy:
                              f"(batch, classes), got shape {tuple(y.shape)}.")
 
 
-categorical_crossentropy = SoftmaxCrossEntropy   # Keras' name: compile(loss=losses.categorical_crossentropy)
+categorical_crossentropy = SoftmaxCrossEntropy   # Keras' name for it (compile takes either)
 
 
 def get(loss):

@@ -177,8 +177,8 @@ class Sequential:
         self.build()
         expected = tuple(self.input_shape)
         if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-            raise TypeError(f"{where}: x must be an array (numpy or cupy), got {type(x).__name__}; "
-                            "convert it with np.asarray(x, dtype='float32').")
+            raise TypeError(f"{where}: x must be an array (numpy or cupy), got "
+                            f"{type(x).__name__}; convert it with np.asarray(x, dtype='float32').")
         shape = tuple(x.shape)
         if len(shape) != len(expected) + 1 or shape[1:] != expected:
             raise ValueError(f"{where}: x must have shape (samples, {', '.join(map(str, expected))}) "
