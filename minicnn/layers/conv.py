@@ -2,6 +2,7 @@
 
     y[n, i, j, f] = bias[f] + sum_{a, b, c} x[n, i*sh + a, j*sw + b, c] * kernel[a, b, c, f]
 
+(x already padded for "same"; y before the activation.)
 With cols = im2col(x) of shape (M, K), M = N*H'*W', K = kh*kw*C, and g = dL/dy as (M, F):
     dL/dkernel = cols^T @ g,   dL/dbias = sum_rows g,   dL/dx = col2im(g @ kernel^T).
 A 1x1, stride-1 convolution needs no im2col: it is x.reshape(M, C) @ kernel.

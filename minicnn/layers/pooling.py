@@ -3,8 +3,9 @@
     y[n, i, j, c] = max_{a<ph, b<pw} x[n, i*sh + a, j*sw + b, c]
 
 Backward sends each window's whole gradient to its FIRST maximum in row-major
-(a, b) order (TensorFlow's rule): after a ReLU many windows are all zeros, and
-splitting or copying the gradient over ties would be wrong.
+(a, b) order (TensorFlow's rule): after a ReLU many windows are all zeros;
+copying the gradient to every tie would be wrong, splitting it would not
+match TensorFlow.
 """
 from .. import backend as B
 from .. import im2col as I
