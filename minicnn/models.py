@@ -369,6 +369,11 @@ class Sequential:
         """
         self._require_compiled("fit")
         self._check_batch_size(batch_size, "fit")
+        if not is_count(epochs) or epochs < 0:
+            raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}.")
+        if validation_data is not None and not (isinstance(validation_data, (tuple, list))
+                                                and len(validation_data) == 2):
+            raise ValueError("fit: validation_data must be a pair (x_val, y_val).")
         x = self._check_x(x, "fit")
         n = x.shape[0]
         t, lab = self._check_y(y, n, "fit")
@@ -506,6 +511,9 @@ class Sequential:
         arrays = {f"{i:03d}/{layer.name}/{key}": np.array(B.to_host(getattr(layer, kind)[key]))
                   for i, layer, kind, key in self._weight_slots()}
         directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"save_weights: the folder {directory} does not exist; "
+                                    "create it first (os.makedirs).")
         fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".npz.tmp", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:
@@ -524,13 +532,16 @@ class Sequential:
         try:
             with open(path, "rb") as f:
                 raw = f.read()
+            if raw[:4] != b"PK\x03\x04":               # an .npz is a zip archive
+                raise ValueError("not an .npz file (no zip archive); save_weights writes them")
             with np.load(io.BytesIO(raw), allow_pickle=False) as data:
                 stored = {k: data[k] for k in data.files}
         except FileNotFoundError:
             raise
         except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as err:
             raise ValueError(f"load_weights: {path} is not a readable minicnn weights file "
-                             f"({type(err).__name__}: {err}).") from err
+                             f"({type(err).__name__}: {err}); weights files hold plain float "
+                             "arrays, and minicnn never loads pickled data.") from err
         by_prefix = {}
         for name in stored:
             by_prefix.setdefault(name.split("/")[0], []).append(name)

@@ -476,10 +476,19 @@ def test_corrupt_weights_file_raises_clearly(tmp_path, damage):
     else:
         np.savez(str(path), evil=np.array([{"a": 1}], dtype=object))
     before, probs = model.get_weights(), model.predict(x)
-    with pytest.raises(ValueError, match="load_weights: " + re.escape(str(path))):
+    with pytest.raises(ValueError, match="load_weights: " + re.escape(str(path))) as err:
         model.load_weights(str(path))
+    assert "unsafely" not in str(err.value)          # numpy's hint to allow pickle is not passed on
     assert_same_weights(before, model.get_weights())
     np.testing.assert_array_equal(probs, model.predict(x))
+
+
+def test_save_into_a_missing_folder_names_the_folder(tmp_path):
+    model, _ = trained_bn_model()
+    missing = tmp_path / "not-made-yet"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing)) + ".*create it first"):
+        model.save_weights(str(missing / "w.npz"))
+    assert not missing.exists()
 
 
 def test_missing_weights_file_raises_file_not_found(tmp_path):
@@ -622,6 +631,14 @@ def _val_short(x, y):
     return x, y, {"validation_data": (x[:8], y[:7])}
 
 
+def _val_single(x, y):
+    return x, y, {"validation_data": (x[:8],)}
+
+
+def _epochs_float(x, y):
+    return x, y, {"epochs": 1.5}
+
+
 @pytest.mark.parametrize("corrupt, error, message", [
     (_bad_shape, ValueError, r"shape \(samples, 8, 8, 1\).*got \(32, 8, 8\)"),
     (_bad_size, ValueError, r"shape.*got \(32, 9, 8, 1\)"),
@@ -634,6 +651,8 @@ def _val_short(x, y):
     (_short_y, ValueError, "32 samples.*31"),
     (_val_nan, ValueError, r"validation_data.*NaN"),
     (_val_short, ValueError, r"validation_data.*8 samples"),
+    (_val_single, ValueError, r"validation_data must be a pair \(x_val, y_val\)"),
+    (_epochs_float, ValueError, r"epochs must be an int >= 0, got 1.5"),
 ], ids=lambda v: v.__name__.strip("_") if callable(v) else None)
 def test_bad_data_is_rejected_before_any_training(corrupt, error, message):
     minicnn.seed(12)
@@ -643,7 +662,7 @@ def test_bad_data_is_rejected_before_any_training(corrupt, error, message):
     before = model.get_weights()
     bx, by, kwargs = corrupt(x, y)
     with pytest.raises(error, match=message):
-        model.fit(bx, by, batch_size=8, epochs=1, verbose=0, **kwargs)
+        model.fit(bx, by, **{"batch_size": 8, "epochs": 1, "verbose": 0, **kwargs})
     assert_same_weights(before, model.get_weights())
     assert model.optimizer.iterations == 0
 
