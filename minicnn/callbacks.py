@@ -197,6 +197,10 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs=None):
         self._best.reset()
+        folder = os.path.dirname(os.path.abspath(self.filepath))
+        if "{" not in folder and not os.path.isdir(folder):     # found now, not after an epoch
+            raise FileNotFoundError(f"ModelCheckpoint: the folder {folder} does not exist; "
+                                    "create it before fit (os.makedirs).")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}

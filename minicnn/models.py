@@ -369,6 +369,7 @@ class Sequential:
         """
         self._require_compiled("fit")
         self._check_batch_size(batch_size, "fit")
+        callbacks = _callback_list(callbacks)
         if not is_count(epochs) or epochs < 0:
             raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}.")
         if validation_data is not None and not (isinstance(validation_data, (tuple, list))
@@ -383,19 +384,21 @@ class Sequential:
         if verbose == 1 and not _is_terminal():
             verbose = 2
         history = C.History()
-        cbs = [history] + list(callbacks or [])
+        cbs = [history] + callbacks
         for cb in cbs:
             cb.set_model(self)
         self.stop_training = False
         self.history = history
         with self._team(batch_size, n, t) as team:      # worker processes, if any, for this fit
-            for cb in cbs:
-                cb.on_train_begin()
-            try:  # callbacks get on_train_end (files closed) even if training is interrupted
+            begun = []
+            try:  # begun callbacks get on_train_end (files closed) even if training stops on an error
+                for cb in cbs:
+                    cb.on_train_begin()
+                    begun.append(cb)
                 self._fit_epochs(x, t, lab, batch_size, epochs, verbose, shuffle, cbs, team,
                                  (vx, vt, vlab) if validation_data is not None else None)
             finally:
-                for cb in cbs:
+                for cb in begun:
                     cb.on_train_end()
         return history
 
@@ -574,6 +577,20 @@ class Sequential:
 
 
 # ---- small helpers ----------------------------------------------------------
+def _callback_list(callbacks):
+    """fit's callbacks as a list, each checked to be a Callback."""
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, C.Callback) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"fit: callbacks must be a list of callbacks, got "
+                        f"{type(callbacks).__name__}; e.g. callbacks=[CSVLogger('log.csv')].")
+    for cb in callbacks:
+        if not isinstance(cb, C.Callback):
+            raise TypeError(f"fit: {cb!r} is not a callback; callbacks come from "
+                            "minicnn.callbacks (or subclass minicnn.callbacks.Callback).")
+    return list(callbacks)
+
+
 def _snake(name):
     """A class name as Keras writes layer names: MaxPooling2D -> max_pooling2d, ReLU -> re_lu."""
     out = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)     # an underscore before each Word

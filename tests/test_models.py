@@ -483,6 +483,34 @@ def test_corrupt_weights_file_raises_clearly(tmp_path, damage):
     np.testing.assert_array_equal(probs, model.predict(x))
 
 
+def test_checkpoint_into_a_missing_folder_fails_before_training(tmp_path):
+    minicnn.seed(21)
+    x, y = halves(16)
+    model = small_model()
+    model.compile(optimizer="adam")
+    before = model.get_weights()
+    log = C.CSVLogger(str(tmp_path / "log.csv"))        # begun first: must be closed again
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing)) + ".*create it before fit"):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[log, C.ModelCheckpoint(str(missing / "w.npz"))])
+    assert_same_weights(before, model.get_weights())
+    assert model.optimizer.iterations == 0
+    assert log._file is None
+
+
+@pytest.mark.parametrize("callbacks,message", [
+    (C.History(), "callbacks must be a list of callbacks, got History"),
+    (["csv"], "'csv' is not a callback"),
+], ids=["not-a-list", "not-a-callback"])
+def test_callbacks_that_are_not_callbacks_are_refused(callbacks, message):
+    x, y = halves(16)
+    model = small_model()
+    model.compile(optimizer="adam")
+    with pytest.raises(TypeError, match=re.escape(message)):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=callbacks)
+
+
 def test_save_into_a_missing_folder_names_the_folder(tmp_path):
     model, _ = trained_bn_model()
     missing = tmp_path / "not-made-yet"
