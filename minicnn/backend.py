@@ -8,6 +8,8 @@ State kept here: the active array module, its name, the float dtype, the
 seed and the two random generators. (The thread and process counts live in
 threads.py and parallel.py.)
 """
+import numbers
+
 import numpy  # host side only: the default module and host conversions
 
 _xp = numpy
@@ -99,6 +101,8 @@ def seed(n):
     The same seed gives bit-identical runs on NumPy.
     """
     global _seed, _host_rng, _rng
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
+        raise ValueError(f"seed: n must be an int >= 0, got {n!r}.")
     _seed = int(n)
     _host_rng = numpy.random.default_rng(_seed)
     _rng = _make_rng(_seed + 1)

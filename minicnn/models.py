@@ -27,7 +27,7 @@ from . import callbacks as C
 from . import losses, memory, optimizers
 from . import parallel as P
 from .layers.activations import Activation, Softmax
-from .layers.base import is_count
+from .layers.base import Layer, is_count
 from .layers.conv import Conv2D
 from .layers.dropout import Dropout
 from .layers.normalization import BatchNormalization
@@ -47,6 +47,9 @@ class Sequential:
     # ---- building --------------------------------------------------------
     def add(self, layer):
         """Append a layer; the first one should carry input_shape=(H, W, C)."""
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential: expected a layer (minicnn.layers), got "
+                            f"{type(layer).__name__} {layer!r}.")
         if layer.name is None:
             kind = _snake(type(layer).__name__)
             self._counts[kind] = self._counts.get(kind, 0) + 1

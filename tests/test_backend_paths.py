@@ -6,6 +6,8 @@ conversion and on any numpy call on a backend array, which is what CuPy
 rejects. Results must equal the NumPy run. Tests marked ``gpu`` repeat the
 comparison on real CuPy and skip where there is none.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -262,6 +264,9 @@ def test_floatx_and_seed():
     with pytest.raises(ValueError):
         minicnn.set_floatx("float16")
     assert minicnn.floatx() == "float32"
+    for bad in (-1, "3", 2.5, True):
+        with pytest.raises(ValueError, match=r"seed: n must be an int >= 0, got " + re.escape(repr(bad))):
+            minicnn.seed(bad)
     minicnn.seed(3)
     a = L.Conv2D(4, 3)
     a.build((5, 5, 2))

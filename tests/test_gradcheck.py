@@ -67,3 +67,6 @@ def test_cli_prints_errors_and_exit_status():
     assert "NO" in strict.stdout
     unknown = run_cli("Conv3D", "--input-shape", "4,4,1")
     assert unknown.returncode != 0 and "unknown layer" in unknown.stderr
+    too_small = run_cli("Conv2D", "--input-shape", "2,2,1", "--kernel-size", "3")
+    assert too_small.returncode == 2 and "Traceback" not in too_small.stderr
+    assert "3x3 kernel does not fit in a 2x2 input" in too_small.stderr

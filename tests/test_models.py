@@ -746,6 +746,11 @@ def test_compile_takes_the_loss_by_name_class_alias_or_object():
         small_model().compile(loss="mse")
 
 
+def test_sequential_takes_only_layers():
+    with pytest.raises(TypeError, match="Sequential: expected a layer .*got str 'relu'"):
+        Sequential([Flatten(input_shape=(8, 8, 1)), "relu"])
+
+
 def test_failed_compile_changes_nothing():
     """A bad argument to compile() is refused before the model is touched, so a
     model that was never compiled still says so instead of failing inside fit."""
