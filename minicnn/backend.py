@@ -98,11 +98,14 @@ def _make_rng(n):
 def seed(n):
     """Seed the generators used for initialisation, shuffling and dropout.
 
-    The same seed gives bit-identical runs on NumPy.
+    The same seed gives bit-identical runs on NumPy. ``n``: an int >= 0 (Python's
+    or NumPy's; not a float or a string).
     """
     global _seed, _host_rng, _rng
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 0:
-        raise ValueError(f"seed: n must be an int >= 0, got {n!r}.")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
+        raise TypeError(f"seed: n must be an int, got {type(n).__name__} {n!r}.")
+    if n < 0:
+        raise ValueError(f"seed: n must be >= 0, got {n}.")
     _seed = int(n)
     _host_rng = numpy.random.default_rng(_seed)
     _rng = _make_rng(_seed + 1)

@@ -18,6 +18,10 @@ class Callback:
 
     model = None
 
+    def check(self):
+        """Raise a clear error now if this callback cannot work (fit calls it before it
+        changes anything: no weights, no files, no history yet)."""
+
     def set_model(self, model):
         self.model = model
 
@@ -102,7 +106,8 @@ class History(Callback):
             self.history.setdefault(key, []).append(value)
 
     def __repr__(self):
-        """e.g. History(20 epochs; last: loss 0.0181, acc 0.994, val_loss 0.0187, val_acc 0.9945)"""
+        """e.g. History(20 epochs; last: loss 0.0181, acc 0.994, val_loss 0.0187, val_acc 0.9945,
+        lr 0.0004249)"""
         text = f"History({len(self.epoch)} epoch{'' if len(self.epoch) == 1 else 's'}"
         if self.epoch:
             text += "; last: " + ", ".join(f"{k} {v[-1]:.4g}" for k, v in self.history.items())
@@ -195,12 +200,11 @@ class ModelCheckpoint(Callback):
         self.save_best_only, self.verbose = save_best_only, verbose
         self._best = _Monitor("ModelCheckpoint", monitor, mode)
 
+    def check(self):
+        _folder_exists("ModelCheckpoint", self.filepath)        # found now, not after an epoch
+
     def on_train_begin(self, logs=None):
         self._best.reset()
-        folder = os.path.dirname(os.path.abspath(self.filepath))
-        if "{" not in folder and not os.path.isdir(folder):     # found now, not after an epoch
-            raise FileNotFoundError(f"ModelCheckpoint: the folder {folder} does not exist; "
-                                    "create it before fit (os.makedirs).")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -294,6 +298,9 @@ class CSVLogger(Callback):
         self._file = self._writer = self._keys = None
         self._header_done = False
 
+    def check(self):
+        _folder_exists("CSVLogger", self.filename)
+
     def on_train_begin(self, logs=None):
         self.on_train_end()  # close a file left open by an interrupted fit
         has_rows = (self.append and os.path.exists(self.filename)
@@ -316,6 +323,14 @@ class CSVLogger(Callback):
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def _folder_exists(who, path):
+    """Raise FileNotFoundError if the folder ``path`` is to be written into is missing."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if "{" not in folder and not os.path.isdir(folder):    # a {placeholder} is filled in later
+        raise FileNotFoundError(f"{who}: the folder {folder} does not exist; create it "
+                                "before fit (os.makedirs).")
 
 
 def _positional_count(fn):

@@ -183,12 +183,17 @@ def main(argv=None):
         args.strides = None if args.layer == "MaxPooling2D" else 1
     else:
         args.strides = unpair(args.strides)
+    previous = B.floatx()
+    B.set_floatx("float64")                       # gradcheck's precision, for the parameters
     try:
         layer = _make_layer(args)
-        x = np.random.default_rng(args.seed).standard_normal((args.batch,) + args.input_shape)
-        errors = gradcheck(layer, x, training=not args.inference, seed=args.seed)
-    except ValueError as err:                     # a layer that does not fit the input, ...
+        layer.build(args.input_shape)             # e.g. a kernel that does not fit the input
+    except ValueError as err:
         p.error(str(err))
+    finally:
+        B.set_floatx(previous)
+    x = np.random.default_rng(args.seed).standard_normal((args.batch,) + args.input_shape)
+    errors = gradcheck(layer, x, training=not args.inference, seed=args.seed)
     print(f"{'layer':<20} {'tensor':<8} {'max rel. error':>14}  ok")
     worst = 0.0
     for name, err in errors.items():

@@ -19,20 +19,20 @@ class SoftmaxCrossEntropy:
             self._validate(logits, y)
         xp = B.xp()
         n = logits.shape[0]
-        z = logits - logits.max(axis=1, keepdims=True)          # (N, K), max 0 per row
-        e = xp.exp(z)
+        zs = logits - logits.max(axis=1, keepdims=True)         # (N, K) shifted: max 0 per row
+        e = xp.exp(zs)
         s = e.sum(axis=1, keepdims=True)                        # (N, 1)
         log_s = xp.log(s)
         self._probs = e / s                                     # softmax, (N, K)
         if y.ndim == 1:                                         # integer labels
-            picked = xp.take_along_axis(z, y.reshape(-1, 1).astype(xp.int64), axis=1)
+            picked = xp.take_along_axis(zs, y.reshape(-1, 1).astype(xp.int64), axis=1)
             loss = (log_s - picked).sum() / n
-            onehot = xp.zeros_like(z)
+            onehot = xp.zeros_like(zs)
             xp.put_along_axis(onehot, y.reshape(-1, 1).astype(xp.int64), 1.0, axis=1)
             self._targets = onehot
         else:                                                   # one-hot / soft targets
             t = y.astype(logits.dtype, copy=False)
-            loss = (t * (log_s - z)).sum() / n
+            loss = (t * (log_s - zs)).sum() / n
             self._targets = t
         self._n = n
         return loss

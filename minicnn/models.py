@@ -145,7 +145,6 @@ class Sequential:
         A final softmax followed by cross-entropy is fused: the loss works on
         the logits (stable log-sum-exp); predict() still returns probabilities.
         """
-        self.build()
         loss, optimizer = losses.get(loss), optimizers.get(optimizer)   # checked before any change
         for m in metrics or ():
             if m not in ("accuracy", "acc"):
@@ -157,6 +156,7 @@ class Sequential:
                 f"compile: {last.name} applies softmax inside the layer, which the loss would "
                 "apply a second time; write it as its own last layer, Activation('softmax'), "
                 "so it is fused with the cross-entropy.")
+        self.build()                                    # draws the initial weights, once
         self.loss, self.optimizer, self._fused = loss, optimizer, fused
         self._train_slots = [(layer, key) for layer in self.layers if layer.trainable
                              for key in layer.params]
@@ -375,9 +375,7 @@ class Sequential:
         callbacks = _callback_list(callbacks)
         if not is_count(epochs) or epochs < 0:
             raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}.")
-        if validation_data is not None and not (isinstance(validation_data, (tuple, list))
-                                                and len(validation_data) == 2):
-            raise ValueError("fit: validation_data must be a pair (x_val, y_val).")
+        validation_data = _validation_pair(validation_data)
         x = self._check_x(x, "fit")
         n = x.shape[0]
         t, lab = self._check_y(y, n, "fit")
@@ -546,8 +544,7 @@ class Sequential:
             raise
         except (OSError, ValueError, zipfile.BadZipFile, EOFError, KeyError) as err:
             raise ValueError(f"load_weights: {path} is not a readable minicnn weights file "
-                             f"({type(err).__name__}: {err}); weights files hold plain float "
-                             "arrays, and minicnn never loads pickled data.") from err
+                             f"({type(err).__name__}: {err}).") from err
         by_prefix = {}
         for name in stored:
             by_prefix.setdefault(name.split("/")[0], []).append(name)
@@ -580,18 +577,42 @@ class Sequential:
 
 
 # ---- small helpers ----------------------------------------------------------
+_HOOKS = ("set_model", "on_train_begin", "on_epoch_begin", "on_batch_end", "on_epoch_end",
+          "on_train_end")
+
+
 def _callback_list(callbacks):
-    """fit's callbacks as a list, each checked to be a Callback."""
+    """fit's callbacks as a list: objects with every hook fit calls (a Callback, or any
+    object that has them), each one's check() run before fit changes anything."""
     if callbacks is None:
         return []
-    if isinstance(callbacks, C.Callback) or not isinstance(callbacks, (list, tuple)):
+    if hasattr(callbacks, "on_epoch_end") or isinstance(callbacks, (str, bytes)) \
+            or not hasattr(callbacks, "__iter__"):
         raise TypeError(f"fit: callbacks must be a list of callbacks, got "
                         f"{type(callbacks).__name__}; e.g. callbacks=[CSVLogger('log.csv')].")
+    callbacks = list(callbacks)
     for cb in callbacks:
-        if not isinstance(cb, C.Callback):
-            raise TypeError(f"fit: {cb!r} is not a callback; callbacks come from "
-                            "minicnn.callbacks (or subclass minicnn.callbacks.Callback).")
-    return list(callbacks)
+        missing = [hook for hook in _HOOKS if not callable(getattr(cb, hook, None))]
+        if missing:
+            raise TypeError(f"fit: {cb!r} is not a callback (it has no {missing[0]}); use "
+                            "minicnn.callbacks or subclass minicnn.callbacks.Callback.")
+    for cb in callbacks:
+        if callable(getattr(cb, "check", None)):
+            cb.check()
+    return callbacks
+
+
+def _validation_pair(validation_data):
+    """(x_val, y_val), or None; Keras' (x_val, y_val, None) is taken too."""
+    if validation_data is None:
+        return None
+    if isinstance(validation_data, (tuple, list)):
+        if len(validation_data) == 3 and validation_data[2] is not None:
+            raise ValueError("fit: validation_data has sample weights (a third item), which "
+                             "minicnn does not support; pass (x_val, y_val).")
+        if len(validation_data) in (2, 3):
+            return tuple(validation_data[:2])
+    raise ValueError("fit: validation_data must be a pair (x_val, y_val).")
 
 
 def _snake(name):

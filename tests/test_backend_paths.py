@@ -264,9 +264,12 @@ def test_floatx_and_seed():
     with pytest.raises(ValueError):
         minicnn.set_floatx("float16")
     assert minicnn.floatx() == "float32"
-    for bad in (-1, "3", 2.5, True):
-        with pytest.raises(ValueError, match=r"seed: n must be an int >= 0, got " + re.escape(repr(bad))):
+    with pytest.raises(ValueError, match=r"seed: n must be >= 0, got -1"):
+        minicnn.seed(-1)
+    for bad in ("3", 2.5, True):          # int() would take the first two: refused, not rounded
+        with pytest.raises(TypeError, match=r"seed: n must be an int, got \w+ " + re.escape(repr(bad))):
             minicnn.seed(bad)
+    minicnn.seed(np.int64(3))             # NumPy integers are ints
     minicnn.seed(3)
     a = L.Conv2D(4, 3)
     a.build((5, 5, 2))

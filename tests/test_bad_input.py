@@ -75,11 +75,11 @@ def test_bad_conv_arguments(kwargs, match):
 
 
 @pytest.mark.parametrize("make,match", [
-    (lambda: L.MaxPooling2D(0), r"pool_size must be a positive int, got 0"),
-    (lambda: L.MaxPooling2D(2, strides=(2, 0)), r"strides must be a positive int, got 0"),
-    (lambda: L.MaxPooling2D((2, 2, 2)), r"pool_size must be an int or a pair"),
-    (lambda: L.Conv2D(2, 3, strides=0), r"Conv2D: strides must be a positive int, got 0"),
-    (lambda: L.Conv2D(2, True), r"kernel_size must be an int or a pair"),
+    (lambda: L.MaxPooling2D(0), r"pool_size must be a positive int or a pair .*, got 0"),
+    (lambda: L.MaxPooling2D(2, strides=(2, 0)), r"strides must be .*, got \(2, 0\)"),
+    (lambda: L.MaxPooling2D((2, 2, 2)), r"pool_size must be .*, got \(2, 2, 2\)"),
+    (lambda: L.Conv2D(2, 3, strides=0), r"Conv2D: strides must be .*, got 0"),
+    (lambda: L.Conv2D(2, True), r"kernel_size must be .*, got True"),
     (lambda: L.Dense(0), r"Dense: units must be a positive int, got 0"),
     (lambda: L.Dense(2.0), r"Dense: units must be a positive int, got 2.0"),
 ], ids=["pool-0", "pool-stride-0", "pool-3d", "conv-stride-0", "conv-bool", "dense-0", "dense-float"])

@@ -483,26 +483,73 @@ def test_corrupt_weights_file_raises_clearly(tmp_path, damage):
     np.testing.assert_array_equal(probs, model.predict(x))
 
 
-def test_checkpoint_into_a_missing_folder_fails_before_training(tmp_path):
+@pytest.mark.parametrize("make", [
+    lambda folder: C.ModelCheckpoint(str(folder / "w.npz")),
+    lambda folder: C.CSVLogger(str(folder / "log.csv")),
+], ids=["checkpoint", "csv"])
+def test_a_callback_into_a_missing_folder_fails_before_anything_changes(tmp_path, make):
     minicnn.seed(21)
     x, y = halves(16)
     model = small_model()
     model.compile(optimizer="adam")
-    before = model.get_weights()
-    log = C.CSVLogger(str(tmp_path / "log.csv"))        # begun first: must be closed again
+    earlier = model.fit(x, y, epochs=1, verbose=0)
+    before, iterations = model.get_weights(), model.optimizer.iterations
+    log_path = tmp_path / "log.csv"
+    log_path.write_text("epoch,loss\n0,0.5\n")                 # an earlier run's log
     missing = tmp_path / "no-such-folder"
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing)) + ".*create it before fit"):
         model.fit(x, y, epochs=1, verbose=0,
-                  callbacks=[log, C.ModelCheckpoint(str(missing / "w.npz"))])
+                  callbacks=[C.CSVLogger(str(log_path)), make(missing)])
     assert_same_weights(before, model.get_weights())
-    assert model.optimizer.iterations == 0
-    assert log._file is None
+    assert model.optimizer.iterations == iterations
+    assert model.history is earlier                              # not replaced
+    assert log_path.read_text() == "epoch,loss\n0,0.5\n"         # not truncated
+
+
+def test_any_object_with_the_hooks_is_a_callback():
+    class Counter:                                   # Keras-style duck typing, no base class
+        epochs = 0
+
+        def set_model(self, model):
+            pass
+
+        def on_train_begin(self, logs=None):
+            pass
+
+        def on_epoch_begin(self, epoch, logs=None):
+            pass
+
+        def on_batch_end(self, batch, logs=None):
+            pass
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs += 1
+
+        def on_train_end(self, logs=None):
+            pass
+    x, y = halves(16)
+    model = small_model()
+    model.compile(optimizer="adam")
+    counter = Counter()
+    model.fit(x, y, epochs=2, verbose=0, callbacks=(counter,))
+    assert counter.epochs == 2
+
+
+def test_validation_data_with_a_none_third_item_is_keras_compatible():
+    x, y = halves(16)
+    model = small_model()
+    model.compile(optimizer="adam")
+    history = model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y, None))
+    assert "val_acc" in history.history
+    with pytest.raises(ValueError, match="sample weights"):
+        model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y, np.ones(16)))
 
 
 @pytest.mark.parametrize("callbacks,message", [
     (C.History(), "callbacks must be a list of callbacks, got History"),
-    (["csv"], "'csv' is not a callback"),
-], ids=["not-a-list", "not-a-callback"])
+    (["csv"], "'csv' is not a callback (it has no set_model)"),
+    ("csv", "callbacks must be a list of callbacks, got str"),
+], ids=["not-a-list", "not-a-callback", "a-string"])
 def test_callbacks_that_are_not_callbacks_are_refused(callbacks, message):
     x, y = halves(16)
     model = small_model()
@@ -516,7 +563,6 @@ def test_save_into_a_missing_folder_names_the_folder(tmp_path):
     missing = tmp_path / "not-made-yet"
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing)) + ".*create it first"):
         model.save_weights(str(missing / "w.npz"))
-    assert not missing.exists()
 
 
 def test_missing_weights_file_raises_file_not_found(tmp_path):
@@ -757,6 +803,7 @@ def test_failed_compile_changes_nothing():
     model = small_model()
     with pytest.raises(ValueError, match="unknown metric"):
         model.compile(optimizer="adam", metrics=["mae"])
+    assert not model.layers[0].built                 # no initial weights drawn either
     with pytest.raises(RuntimeError, match="compile"):
         model.fit(*halves(16), verbose=0)
     softmax_inside = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(2, activation="softmax")])
