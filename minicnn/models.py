@@ -145,6 +145,8 @@ class Sequential:
         A final softmax followed by cross-entropy is fused: the loss works on
         the logits (stable log-sum-exp); predict() still returns probabilities.
         """
+        if not self.layers:
+            raise ValueError("compile: the model has no layers; add() some first.")
         loss, optimizer = losses.get(loss), optimizers.get(optimizer)   # checked before any change
         for m in metrics or ():
             if m not in ("accuracy", "acc"):

@@ -804,6 +804,8 @@ def test_failed_compile_changes_nothing():
     with pytest.raises(ValueError, match="unknown metric"):
         model.compile(optimizer="adam", metrics=["mae"])
     assert not model.layers[0].built                 # no initial weights drawn either
+    with pytest.raises(ValueError, match="compile: the model has no layers"):
+        Sequential().compile()
     with pytest.raises(RuntimeError, match="compile"):
         model.fit(*halves(16), verbose=0)
     softmax_inside = Sequential([Flatten(input_shape=(8, 8, 1)), Dense(2, activation="softmax")])
