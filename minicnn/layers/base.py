@@ -29,7 +29,12 @@ def positive_int(v, what):
 
 def pair(v, what):
     """(a, b) from an int or a pair of ints, each >= 1 (kernel, pool and stride sizes)."""
-    v2 = (v, v) if is_count(v) else tuple(v) if isinstance(v, (tuple, list)) else ()
+    if is_count(v):
+        v2 = (v, v)
+    elif isinstance(v, (tuple, list)):
+        v2 = tuple(v)
+    else:
+        v2 = ()
     if len(v2) != 2 or not all(is_count(a) and a >= 1 for a in v2):
         raise ValueError(f"{what} must be a positive int or a pair of positive ints, got {v!r}.")
     return int(v2[0]), int(v2[1])
