@@ -13,6 +13,7 @@ the host reads them once per epoch (or every few dozen batches for the bar).
 import contextlib
 import io
 import math
+import numbers
 import os
 import re
 import sys
@@ -366,11 +367,13 @@ class Sequential:
 
     # ---- fit -------------------------------------------------------------
     def fit(self, x, y, batch_size=32, epochs=1, verbose=1, validation_data=None,
-            callbacks=None, shuffle=True):
+            callbacks=None, shuffle=True, validation_split=0.0):
         """Train for ``epochs`` passes over (x, y); returns a History.
 
         verbose: 0 silent, 1 progress bar per epoch (one line per epoch when
-        output is not a terminal), 2 one line per epoch.
+        output is not a terminal), 2 one line per epoch. validation_split: as
+        in Keras, the last fraction of (x, y), taken before any shuffling,
+        is held out and used as validation data instead.
         """
         self._require_compiled("fit")
         self._check_batch_size(batch_size, "fit")
@@ -378,12 +381,25 @@ class Sequential:
         if not is_count(epochs) or epochs < 0:
             raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}.")
         validation_data = _validation_pair(validation_data)
+        if not (isinstance(validation_split, numbers.Real) and 0.0 <= validation_split < 1.0):
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split!r}.")
+        if validation_split and validation_data is not None:
+            raise ValueError("fit: give validation_data or validation_split, not both.")
         x = self._check_x(x, "fit")
         n = x.shape[0]
         t, lab = self._check_y(y, n, "fit")
+        validation = None
         if validation_data is not None:
             vx = self._check_x(validation_data[0], "fit(validation_data)")
             vt, vlab = self._check_y(validation_data[1], vx.shape[0], "fit(validation_data)")
+            validation = (vx, vt, vlab)
+        elif validation_split:
+            split = int(n * (1.0 - validation_split))            # Keras' rule
+            if split in (0, n):
+                raise ValueError(f"fit: validation_split={validation_split} of {n} samples "
+                                 "leaves no training or no validation samples.")
+            validation = (x[split:], t[split:], lab[split:])
+            x, t, lab, n = x[:split], t[:split], lab[:split], split
         if verbose == 1 and not _is_terminal():
             verbose = 2
         history = C.History()
@@ -399,7 +415,7 @@ class Sequential:
                     cb.on_train_begin()
                     begun.append(cb)
                 self._fit_epochs(x, t, lab, batch_size, epochs, verbose, shuffle, cbs, team,
-                                 (vx, vt, vlab) if validation_data is not None else None)
+                                 validation)
             finally:
                 for cb in begun:
                     cb.on_train_end()

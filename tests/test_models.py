@@ -535,6 +535,37 @@ def test_any_object_with_the_hooks_is_a_callback():
     assert counter.epochs == 2
 
 
+def test_validation_split_holds_out_the_last_samples_as_keras_does():
+    x, y = halves(40)
+
+    def run(**kwargs):
+        minicnn.seed(23)
+        model = small_model()
+        model.compile(optimizer="adam")
+        xs, ys = (x, y) if "validation_split" in kwargs else (x[:30], y[:30])
+        history = model.fit(xs, ys, batch_size=8, epochs=2, verbose=0, **kwargs)
+        return history.history, model.get_weights()
+    h_split, w_split = run(validation_split=0.25)                 # 40 * 0.75 = 30 for training
+    h_data, w_data = run(validation_data=(x[30:], y[30:]))
+    assert h_split == h_data and "val_acc" in h_split
+    assert_same_weights(w_data, w_split)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(validation_split=1.0), r"validation_split must be in \[0, 1\), got 1.0"),
+    (dict(validation_split="0.1"), r"validation_split must be in \[0, 1\)"),
+    (dict(validation_split=0.99), "leaves no training or no validation samples"),
+    (dict(validation_split=0.1, validation_data=halves(8)), "not both"),
+], ids=["one", "string", "too-small", "both"])
+def test_bad_validation_split_is_refused(kwargs, message):
+    x, y = halves(16)
+    model = small_model()
+    model.compile(optimizer="adam")
+    with pytest.raises(ValueError, match=message):
+        model.fit(x, y, epochs=1, verbose=0, **kwargs)
+    assert model.optimizer.iterations == 0
+
+
 def test_validation_data_with_a_none_third_item_is_keras_compatible():
     x, y = halves(16)
     model = small_model()
