@@ -28,7 +28,7 @@ from . import callbacks as C
 from . import losses, memory, optimizers
 from . import parallel as P
 from .layers.activations import Activation, Softmax
-from .layers.base import Layer, is_count
+from .layers.base import Layer, is_count, positive_int
 from .layers.conv import Conv2D
 from .layers.dropout import Dropout
 from .layers.normalization import BatchNormalization
@@ -233,11 +233,6 @@ class Sequential:
                              f"got shape {y_host.shape}.")
         return B.to_device(targets), B.to_device(labels)
 
-    @staticmethod
-    def _check_batch_size(batch_size, where):
-        if not (is_count(batch_size) and batch_size > 0):
-            raise ValueError(f"{where}: batch_size must be a positive int, got {batch_size!r}.")
-
     def _require_compiled(self, where):
         if self.optimizer is None:
             raise RuntimeError(f"{where}: call compile(loss, optimizer) first.")
@@ -336,7 +331,7 @@ class Sequential:
     def evaluate(self, x, y, batch_size=32, verbose=0):
         """[loss, accuracy] on (x, y), inference mode."""
         self._require_compiled("evaluate")
-        self._check_batch_size(batch_size, "evaluate")
+        positive_int(batch_size, "evaluate: batch_size")
         x = self._check_x(x, "evaluate")
         t, lab = self._check_y(y, x.shape[0], "evaluate")
         with self._team(batch_size, x.shape[0]) as team:
@@ -347,7 +342,7 @@ class Sequential:
 
     def predict(self, x, batch_size=32):
         """Model outputs (probabilities for a softmax model), as a host numpy array."""
-        self._check_batch_size(batch_size, "predict")
+        positive_int(batch_size, "predict: batch_size")
         x = self._check_x(x, "predict")
         with self._team(batch_size, x.shape[0]) as team:
             outputs_of = self._inference("outputs", team)
@@ -376,7 +371,7 @@ class Sequential:
         is held out and used as validation data instead.
         """
         self._require_compiled("fit")
-        self._check_batch_size(batch_size, "fit")
+        positive_int(batch_size, "fit: batch_size")
         callbacks = _callback_list(callbacks)
         if not is_count(epochs) or epochs < 0:
             raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}.")
