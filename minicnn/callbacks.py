@@ -12,6 +12,8 @@ import math
 import os
 import warnings
 
+from .utils import require_folder
+
 
 class Callback:
     """Base class: every hook does nothing; subclasses override the ones they need."""
@@ -326,11 +328,9 @@ class CSVLogger(Callback):
 
 
 def _folder_exists(who, path):
-    """Raise FileNotFoundError if the folder ``path`` is to be written into is missing."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if "{" not in folder and not os.path.isdir(folder):    # a {placeholder} is filled in later
-        raise FileNotFoundError(f"{who}: the folder {folder} does not exist; create it "
-                                "before fit (os.makedirs).")
+    """utils.require_folder, unless the folder holds a {placeholder} filled in later."""
+    if "{" not in os.path.dirname(os.path.abspath(path)):
+        require_folder(who, path, "before fit")
 
 
 def _positional_count(fn):

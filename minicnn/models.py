@@ -32,6 +32,7 @@ from .layers.base import Layer, is_count, positive_int
 from .layers.conv import Conv2D
 from .layers.dropout import Dropout
 from .layers.normalization import BatchNormalization
+from .utils import require_folder
 
 
 class Sequential:
@@ -527,10 +528,8 @@ class Sequential:
         """Write every weight to an .npz file, atomically (temp file, then rename)."""
         arrays = {f"{i:03d}/{layer.name}/{key}": np.array(B.to_host(getattr(layer, kind)[key]))
                   for i, layer, kind, key in self._weight_slots()}
+        require_folder("save_weights", path, "first")
         directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            raise FileNotFoundError(f"save_weights: the folder {directory} does not exist; "
-                                    "create it first (os.makedirs).")
         fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".npz.tmp", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:

@@ -1,5 +1,16 @@
-"""Small helpers for data preparation."""
+"""Small helpers: data preparation, and the folder a file is to be written into."""
+import os
+
 import numpy as np  # host side: labels are prepared before they enter the model
+
+
+def require_folder(who, path, when):
+    """Raise FileNotFoundError, naming the folder, if the one ``path`` goes into is
+    missing; ``when`` says when to create it ("first", "before fit")."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{who}: the folder {folder} does not exist; create it "
+                                f"{when} (os.makedirs).")
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
