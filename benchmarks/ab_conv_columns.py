@@ -23,7 +23,8 @@ sys.path.insert(0, HERE)
 from minicnn import threads  # noqa: E402
 from minicnn.layers import conv  # noqa: E402
 
-from bench_train import assignment4, build_model, device_batches, median_seconds  # noqa: E402
+from bench_train import (assignment4, build_model, check_counts, device_batches,  # noqa: E402
+                         median_seconds)
 
 
 def median_ms(fn, repeats):
@@ -43,8 +44,7 @@ def main(argv=None):
     p.add_argument("--new", type=float, default=None, metavar="MIB",
                    help="second limit in MiB (default: conv.KEEP_COLS_BYTES)")
     args = p.parse_args(argv)
-    if min(args.batch_size, args.rounds, args.repeats) < 1:
-        p.error("--batch-size, --rounds and --repeats must be >= 1")
+    check_counts(p, args, "batch_size", "rounds", "repeats")
     threads.set_threads(1)
     model, _ = build_model(args.model)
     (x, t, labels), = device_batches(model, args.batch_size, 1, 0)

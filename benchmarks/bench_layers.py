@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402  host side: random gradients
 import minicnn  # noqa: E402
 from minicnn import backend as B  # noqa: E402
 
-from bench_train import (assignment4, build_model, configure_parallel,  # noqa: E402
+from bench_train import (assignment4, build_model, check_counts, configure_parallel,  # noqa: E402
                          device_batches, device_info, median_seconds, use_backend,
                          write_json)
 
@@ -114,10 +114,9 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, metavar="PATH", help="write the table's data to PATH")
     args = p.parse_args(argv)
-    if args.repeats < 1 or args.batch_size < 2:
-        p.error("--repeats must be >= 1 and --batch-size >= 2")
-    if args.warmup < 0 or (args.threads is not None and args.threads < 1):
-        p.error("--warmup must be >= 0 and --threads >= 1")
+    check_counts(p, args, "repeats", "threads")
+    check_counts(p, args, "batch_size", least=2)
+    check_counts(p, args, "warmup", least=0)
 
     use_backend(args.backend, p)
     threads = configure_parallel(1, args.threads)   # layers run in this process (no team)

@@ -116,6 +116,14 @@ def device_info():
     return info
 
 
+def check_counts(p, args, *flags, least=1):
+    """argparse error unless each of ``flags`` (names in args) is None or >= ``least``."""
+    for flag in flags:
+        value = getattr(args, flag)
+        if value is not None and value < least:
+            p.error(f"--{flag.replace('_', '-')} must be >= {least}")
+
+
 def median_seconds(fn, repeats, prepare=None):
     """Median wall time of fn() over ``repeats`` calls; prepare() runs untimed before each."""
     times = []
@@ -489,14 +497,9 @@ def main(argv=None):
     unknown = [n for n in names if n not in assignment4.MODELS]
     if unknown:
         p.error(f"unknown model {unknown[0]!r}; choose one of: {', '.join(assignment4.MODELS)} or all")
-    for flag in ("batch_size", "steps", "repeats", "infer_images", "processes", "threads",
-                 "rounds", "gemm_size"):
-        if getattr(args, flag) is None:
-            continue
-        if getattr(args, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')} must be >= 1")
-    if args.warmup < 0:
-        p.error("--warmup must be >= 0")
+    check_counts(p, args, "batch_size", "steps", "repeats", "infer_images", "processes",
+                 "threads", "rounds", "gemm_size")
+    check_counts(p, args, "warmup", least=0)
 
     use_backend(args.backend, p)
     torch = import_torch() if args.compare == "torch" else None   # before the thread limits

@@ -25,7 +25,8 @@ sys.path.insert(0, HERE)
 
 from minicnn import memory  # noqa: E402
 
-from bench_train import assignment4, build_model, import_torch, torch_model, torch_optimizer  # noqa: E402
+from bench_train import (assignment4, build_model, check_counts, import_torch,  # noqa: E402
+                         torch_model, torch_optimizer)
 
 
 def main(argv=None):
@@ -38,9 +39,7 @@ def main(argv=None):
     p.add_argument("--own-malloc", action="store_true",
                    help="leave glibc's malloc as it is (PyTorch as its users run it)")
     args = p.parse_args(argv)
-    for flag in ("batch_size", "threads", "steps", "rows"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')} must be >= 1")
+    check_counts(p, args, "batch_size", "threads", "steps", "rows")
     torch = import_torch("torch_layers.py")
     if not args.own_malloc:
         memory.keep_freed_memory()
