@@ -15,9 +15,7 @@ setting (minicnn/memory.py), as bench_train's "torch here" timings share it;
 """
 import argparse
 import os
-import statistics
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
@@ -26,7 +24,7 @@ sys.path.insert(0, HERE)
 from minicnn import memory  # noqa: E402
 
 from bench_train import (assignment4, build_model, check_counts, import_torch,  # noqa: E402
-                         torch_model, torch_optimizer)
+                         median_seconds, torch_model, torch_optimizer)
 
 
 def main(argv=None):
@@ -59,14 +57,10 @@ def main(argv=None):
 
     for _ in range(10):                                   # warm-up
         step()
-    times = []
-    for _ in range(args.steps):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
+    step_s = median_seconds(step, args.steps)
     print(f"{args.model}: batch {batch_size}, PyTorch {torch.__version__}, {args.threads} thread(s), "
           f"{'own' if args.own_malloc else 'minicnn'}'s malloc setting; one training step "
-          f"{1e3 * statistics.median(times):.2f} ms (median of {args.steps})")
+          f"{1e3 * step_s:.2f} ms (median of {args.steps})")
     from torch.profiler import ProfilerActivity, profile
     with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
         for _ in range(args.steps):
