@@ -52,8 +52,9 @@ MIN_ROWS = 4
 MIN_SAMPLES = 256
 # Seconds between checks that the other processes are still alive while waiting.
 POLL = 0.5
-# Seconds a process keeps asking at a barrier before it sleeps: waking a sleeping
-# process takes tens of microseconds, and a batch norm meets the others three times.
+# Seconds a process keeps asking at a barrier, or for a step's command or reply,
+# before it sleeps: waking a sleeping process takes tens of microseconds, and a
+# step meets the others at its start, its end and three times per batch norm.
 SPIN = 0.002
 
 _processes = None     # None: not chosen yet, see get_processes()
@@ -158,11 +159,8 @@ class _Barrier:
             self._acquire(self.go[rank])
 
     def _acquire(self, sem):
-        # The others are usually microseconds away: ask without sleeping, for a moment.
-        spin_until = time.perf_counter() + self.spin
-        while time.perf_counter() < spin_until:
-            if sem.acquire(False):
-                return
+        if _ask(lambda: sem.acquire(False), self.spin):
+            return
         while not sem.acquire(timeout=POLL):
             if not self.alive():
                 raise TeamError("another process of the team failed or exited")
@@ -335,6 +333,7 @@ class Team:
         errors = []
         for r, conn in enumerate(self._conns, start=1):
             try:
+                _ask(lambda: conn.poll(0), self.barrier.spin)
                 while not conn.poll(POLL):
                     if not self._workers[r - 1].is_alive():
                         raise EOFError
@@ -380,6 +379,7 @@ def _worker_main(team, rank, conn):
     team._conns, team._workers = [], []
     while True:
         try:
+            _ask(lambda: conn.poll(0), team.barrier.spin)
             command = conn.recv()
         except (EOFError, OSError):
             return
@@ -398,3 +398,18 @@ def _worker_main(team, rank, conn):
         except BaseException:
             team.failed[0] = 1
             conn.send(("error", traceback.format_exc()))
+
+
+
+def _ask(ready, spin):
+    """Call ``ready()`` without sleeping until it is true, for up to ``spin`` seconds; its last answer.
+
+    The other processes are usually microseconds away (a batch norm's sums, a
+    step's command or its reply), and waking a sleeping process costs tens of
+    microseconds or more; after ``spin`` the caller sleeps as usual.
+    """
+    spin_until = time.perf_counter() + spin
+    while time.perf_counter() < spin_until:
+        if ready():
+            return True
+    return False

@@ -1,6 +1,7 @@
 """The benchmark scripts run end to end and write what they promise (tiny sizes; no timing asserted)."""
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -12,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import ab_conv_columns  # noqa: E402
+import ab_team_wait  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_train  # noqa: E402
 
@@ -84,3 +86,21 @@ def test_ab_conv_columns_compares_two_given_limits(capsys):
     assert conv.KEEP_COLS_BYTES == limit
     with pytest.raises(SystemExit):
         ab_conv_columns.main(["--old", "2", "--new", "2"])
+
+
+@pytest.mark.skipif(not P._can_fork(), reason="a Team needs forked workers (Linux)")
+def test_ab_team_wait_times_both_kinds_of_team_and_restores_ask(capsys):
+    ask = P._ask
+    P.set_processes(2)
+    assert ab_team_wait.main(["--model", "kernel-optimised", "--batch-size", "8", "--rounds", "2",
+                              "--steps", "1", "--repeats", "1"]) == 0
+    line, = capsys.readouterr().out.splitlines()
+    found = re.search(r"over 2 processes, ms per training step: sleep at once ([\d.]+), "
+                      r"ask first ([\d.]+); ratio per round ([\d.]+) ([\d.]+) \(median ([\d.]+)\)", line)
+    assert found, line
+    sleep_ms, ask_ms, *ratios, median = map(float, found.groups())
+    assert sleep_ms > 0 and ask_ms > 0 and min(ratios) <= median <= max(ratios)
+    assert P._ask is ask
+    with pytest.raises(SystemExit):
+        ab_team_wait.main(["--batch-size", "2"])                # too small to split
+    assert P._ask is ask
