@@ -34,11 +34,7 @@ def median_ms(fn, repeats):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="vanilla", choices=list(assignment4.MODELS))
-    p.add_argument("--batch-size", type=int, default=32, help="one process's share of a batch")
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=10, help="timings per figure; the median is used")
+    p = parser(__doc__)
     p.add_argument("--old", type=float, default=None, metavar="MIB",
                    help="first limit in MiB (default: no limit, every layer keeps its columns)")
     p.add_argument("--new", type=float, default=None, metavar="MIB",
@@ -47,8 +43,6 @@ def main(argv=None):
     check_counts(p, args, "batch_size", "rounds", "repeats")
     threads.set_threads(1)
     model, _ = build_model(args.model)
-    (x, t, labels), = device_batches(model, args.batch_size, 1, 0)
-    infer = model._inference_layers("outputs")
     default = conv.KEEP_COLS_BYTES
     old = 1 << 62 if args.old is None else int(args.old * (1 << 20))   # bytes
     new = default if args.new is None else int(args.new * (1 << 20))
@@ -56,23 +50,46 @@ def main(argv=None):
                 f"limit {new / (1 << 20):g} MiB": new}
     if old == new or len(settings) < 2:
         p.error("--old and --new give the same limit; nothing to compare.")
-    train = {k: [] for k in settings}
-    predict = {k: [] for k in settings}
+
+    def use(limit):
+        conv.KEEP_COLS_BYTES = limit
     try:
-        for _ in range(args.rounds):
-            for name, limit in settings.items():
-                conv.KEEP_COLS_BYTES = limit
-                train[name].append(median_ms(lambda: model._train_step(x, t, labels), args.repeats))
-                predict[name].append(median_ms(lambda: model._forward(x, False, infer), args.repeats))
+        alternate(args, model, settings, use)
     finally:
         conv.KEEP_COLS_BYTES = default
+    return 0
+
+
+def parser(doc):
+    """The flags every A/B script of this kind takes: --model, --batch-size, --rounds, --repeats."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--model", default="vanilla", choices=list(assignment4.MODELS))
+    p.add_argument("--batch-size", type=int, default=32, help="one process's share of a batch")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=10, help="timings per figure; the median is used")
+    return p
+
+
+def alternate(args, model, settings, use):
+    """Time training steps and inference passes of ``model`` on one batch of
+    args.batch_size images under each of ``settings`` ({name: value}, two of
+    them, put in force by use(value)) in turn, args.rounds times; print both
+    medians and each round's ratio, second setting over first."""
+    (x, t, labels), = device_batches(model, args.batch_size, 1, 0)
+    infer = model._inference_layers("outputs")
+    train = {k: [] for k in settings}
+    predict = {k: [] for k in settings}
+    for _ in range(args.rounds):
+        for name, value in settings.items():
+            use(value)
+            train[name].append(median_ms(lambda: model._train_step(x, t, labels), args.repeats))
+            predict[name].append(median_ms(lambda: model._forward(x, False, infer), args.repeats))
     a, b = settings
     for what, figures in (("training step", train), ("inference pass", predict)):
         ratios = [new / old for old, new in zip(figures[a], figures[b])]
         print(f"{args.model}, {args.batch_size} images, {what}: {a} {statistics.median(figures[a]):.2f} ms, "
               f"{b} {statistics.median(figures[b]):.2f} ms; ratio per round "
               + " ".join(f"{r:.3f}" for r in ratios) + f" (median {statistics.median(ratios):.3f})")
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import ab_conv_columns  # noqa: E402
+import ab_gemm_blocks  # noqa: E402
 import ab_team_wait  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_train  # noqa: E402
@@ -38,6 +39,21 @@ def test_bench_layers_covers_every_layer(tmp_path, capsys):
     assert all(name in text for name in names)
     assert data["threads"]["processes"] == 1
 
+
+
+def test_ab_gemm_blocks_times_whole_and_blocked_products_and_restores_the_limit(capsys):
+    from minicnn import gemm
+    limit = gemm.SMALL_MACS
+    assert ab_gemm_blocks.main(["--model", "kernel-optimised", "--batch-size", "2", "--rounds", "2",
+                                "--repeats", "1", "--new", "5000"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert all("whole" in line and "blocks of 5,000" in line and "median" in line for line in lines)
+    assert gemm.SMALL_MACS == limit
+    with pytest.raises(SystemExit):
+        ab_gemm_blocks.main(["--old", "0", "--new", "0"])
+    with pytest.raises(SystemExit):
+        ab_gemm_blocks.main(["--old", "-1"])
 
 @pytest.mark.skipif(not P._can_fork(), reason="worker processes need os.fork")
 def test_bench_train_times_a_model_split_over_processes(tmp_path, capsys, monkeypatch):

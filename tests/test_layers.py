@@ -99,6 +99,26 @@ def test_conv_in_pieces_with_kept_or_rebuilt_columns_matches_naive(
 
 
 @pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
+@pytest.mark.parametrize("keep_cols", [True, False])
+def test_conv_with_products_in_row_blocks_matches_naive(shape, filters, k, s, pad, keep_cols,
+                                                         monkeypatch):
+    """Every fast-path product in blocks of 2 rows (gemm.py), the last one shorter
+    where the rows are odd, with kept or rebuilt columns."""
+    from minicnn import gemm
+    from minicnn.layers import conv
+    monkeypatch.setattr(gemm, "rows_per_block", lambda k_, n_, m: 2)
+    monkeypatch.setattr(conv, "KEEP_COLS_BYTES", 1 << 40 if keep_cols else 0)
+    layer = L.Conv2D(filters, k, strides=s, padding=pad)
+    x = rand(*shape)
+    layer.build(x.shape[1:])
+    layer.params["bias"][...] = rand(filters, seed=3)
+    np.testing.assert_allclose(layer.forward(x), naive.conv2d(
+        x, layer.params["kernel"], layer.params["bias"], layer.strides, pad), rtol=1e-10, atol=1e-10)
+    errors = gradcheck(layer, x)
+    assert max(errors.values()) < TOL, errors
+
+
+@pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
 def test_conv_inference_forward_keeps_no_columns_and_backward_still_works(shape, filters, k, s, pad):
     """Inference mode writes columns into a small buffer only; a backward after it rebuilds them."""
     layer = L.Conv2D(filters, k, strides=s, padding=pad)

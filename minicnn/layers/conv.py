@@ -17,6 +17,7 @@ the textbook order everywhere.
 """
 from .. import backend as B
 from .. import channels as CH
+from .. import gemm
 from .. import initializers
 from .. import threads as T
 from .. import im2col as I
@@ -165,7 +166,7 @@ class Conv2D(Layer):
         def rows(part):  # samples x[part]: im2col, GEMM (and bias), ReLU (a thread each, see threads)
             for ch, piece_cols in pieces(part):
                 yp = y[ch].reshape(-1, f)                               # (M_chunk, F)
-                B.xp().matmul(piece_cols.reshape(yp.shape[0], -1), kmat, out=yp)
+                self._matmul(piece_cols.reshape(yp.shape[0], -1), kmat, yp)
                 if self.use_bias and not ones:
                     yw, bw = CH.widen(yp, self.params["bias"])
                     yw += bw                                            # y += bias, per channel
@@ -208,15 +209,15 @@ class Conv2D(Layer):
                 self.activation.backward_rows(grad_out, g_act, part)    # g = grad_out * [y > 0]
             gp = g[part].reshape(-1, f)                                 # (M_part, F)
             if cols is not None:
-                dk = cols[part].reshape(gp.shape[0], -1).T @ gp         # (kh*kw*C [+1], F)
+                dk = self._matmul_tn(cols[part].reshape(gp.shape[0], -1), gp)   # (kh*kw*C [+1], F)
             else:                                                       # columns rebuilt in pieces
-                dk = _total([pc.reshape(-1, pc.shape[-1]).T @ g[ch].reshape(-1, f)
+                dk = _total([gemm.matmul_tn(pc.reshape(-1, pc.shape[-1]), g[ch].reshape(-1, f))
                              for ch, pc in self._im2col_pieces(self._xpad, part)])
             db = CH.channel_sum(gp) if self.use_bias and not ones else None   # (F,)
             if not want_dx or as_convolution:
                 return dk, db
             if self._is_pointwise():
-                B.xp().matmul(gp, kernel.reshape(-1, f).T, out=dx[part].reshape(-1, c_in))
+                gemm.matmul(gp, kernel.reshape(-1, f).T, dx[part].reshape(-1, c_in))
             elif self.reference:
                 dcols = gp @ kernel.reshape(-1, f).T                    # (M_part, kh*kw*C)
                 dxpad[part] = I.col2im(dcols.reshape((-1, oh, ow, kh * kw * c_in)),
@@ -225,7 +226,7 @@ class Conv2D(Layer):
                 block = d[part]                                         # (N_part, H'*W', C)
 
                 def offset_grad(k):  # dL/dcols for kernel offset k: g @ kernel[k]^T
-                    B.xp().matmul(gp, per_offset[k], out=block.reshape(-1, c_in))
+                    gemm.matmul(gp, per_offset[k], block.reshape(-1, c_in))
                     return block.reshape(-1, oh, ow, c_in)              # (N_part, H', W', C)
                 I.col2im_offsets(offset_grad, dxpad[part].shape, kh, kw, sh, sw,
                                  out=dxpad[part])
@@ -249,6 +250,16 @@ class Conv2D(Layer):
             return dx                                                   # (N, H, W, C)
         (top, _), (left, _) = self._pads(h, w)
         return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
+
+    def _matmul(self, a, b, out):
+        """out = a @ b: whole on the reference path, else in OpenBLAS-sized blocks (gemm.py)."""
+        if self.reference:
+            return B.xp().matmul(a, b, out=out)
+        return gemm.matmul(a, b, out)
+
+    def _matmul_tn(self, a, g):
+        """a^T @ g: whole on the reference path, else in OpenBLAS-sized blocks (gemm.py)."""
+        return a.T @ g if self.reference else gemm.matmul_tn(a, g)
 
     def _input_grad_as_convolution(self, g):
         """dL/d(padded x) for stride 1 as one convolution: im2col and a single GEMM.

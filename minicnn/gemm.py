@@ -1,0 +1,55 @@
+"""Matrix products cut into row blocks that OpenBLAS multiplies fastest (NumPy fast paths).
+
+OpenBLAS, the BLAS inside NumPy's wheels, multiplies a small product, at most
+SMALL_MACS = 10**6 multiply-adds (M*K*N), with kernels that read the operands
+where they lie; larger ones first copy the operands into packed panels. On
+the machine of benchmarks/RESULTS.md the small-product path runs the skinny
+products of a small CNN (K and N between 8 and 150) 1.2 to 2 times faster, and
+the speed jumps exactly at 10**6. So the fast paths cut the long dimension M
+into blocks of R = SMALL_MACS // (K*N) rows:
+
+    out[r:r+R] = a[r:r+R] @ b                     matmul (forward, input gradients)
+    a^T @ g = sum_r (g[r:r+R]^T @ a[r:r+R])^T     matmul_tn (kernel gradients)
+
+A block is never shorter than MIN_ROWS rows, where each call would cost more
+than it saves; other backends (a GPU has no such path) and SMALL_MACS = 0
+take each product whole.
+"""
+from . import backend as B
+
+SMALL_MACS = 1_000_000
+MIN_ROWS = 64
+
+
+def rows_per_block(k, n, m):
+    """Rows of an (m, k) @ (k, n) product per block: m (one block) where blocks do not pay."""
+    if B.get_backend() != "numpy" or k * n * m <= SMALL_MACS:
+        return m
+    rows = SMALL_MACS // (k * n)
+    return rows if rows >= MIN_ROWS else m
+
+
+def matmul(a, b, out):
+    """out = a @ b for a (M, K), b (K, N), out (M, N) (C-contiguous); returns out."""
+    xp = B.xp()
+    m, (k, n) = a.shape[0], b.shape
+    rows = rows_per_block(k, n, m)
+    for r in range(0, m, rows):
+        xp.matmul(a[r:r + rows], b, out=out[r:r + rows])
+    return out
+
+
+def matmul_tn(a, g):
+    """a^T @ g for a (M, K) and g (M, N): a new (K, N) array, summed over row blocks."""
+    xp = B.xp()
+    m, k = a.shape
+    n = g.shape[1]
+    rows = rows_per_block(k, n, m)
+    if rows == m:
+        return a.T @ g                                          # (K, N)
+    total = g[:rows].T @ a[:rows]                               # (N, K)
+    part = xp.empty_like(total)
+    for r in range(rows, m, rows):
+        xp.matmul(g[r:r + rows].T, a[r:r + rows], out=part)
+        total += part
+    return xp.ascontiguousarray(total.T)                        # (K, N)
