@@ -199,10 +199,13 @@ class Conv2D(Layer):
         if want_dx and not self._is_pointwise() and not as_convolution:
             dxpad = B.xp().empty(self._padded_shape, dtype=g.dtype)
             if not self.reference:
-                per_offset = kernel.reshape(kh * kw, c_in, f).transpose(0, 2, 1)   # (kh*kw, F, C)
+                per_offset = B.xp().ascontiguousarray(                  # (kh*kw, F, C), copied:
+                    kernel.reshape(kh * kw, c_in, f).transpose(0, 2, 1))   # see gemm.py
                 d = self._workspace("dcols", (n, oh * ow, c_in), g.dtype)
         elif want_dx:
             dx = B.xp().empty(self._x_shape, dtype=g.dtype)
+            if self._is_pointwise():
+                kernel_t = B.xp().ascontiguousarray(kernel.reshape(-1, f).T)   # (F, C), copied: see gemm.py
 
         def rows(part):  # one thread's samples; returns its share of the kernel/bias gradients
             if relu_in_rows:
@@ -217,7 +220,7 @@ class Conv2D(Layer):
             if not want_dx or as_convolution:
                 return dk, db
             if self._is_pointwise():
-                gemm.matmul(gp, kernel.reshape(-1, f).T, dx[part].reshape(-1, c_in))
+                gemm.matmul(gp, kernel_t, dx[part].reshape(-1, c_in))
             elif self.reference:
                 dcols = gp @ kernel.reshape(-1, f).T                    # (M_part, kh*kw*C)
                 dxpad[part] = I.col2im(dcols.reshape((-1, oh, ow, kh * kw * c_in)),
