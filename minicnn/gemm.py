@@ -11,6 +11,10 @@ into blocks of R = SMALL_MACS // (K*N) rows:
     out[r:r+R] = a[r:r+R] @ b                     matmul (forward, input gradients)
     a^T @ g = sum_r (g[r:r+R]^T @ a[r:r+R])^T     matmul_tn (kernel gradients)
 
+Each is one NumPy call on the (blocks, R, K) stack of blocks (NumPy runs the
+BLAS product block by block, without a Python loop), plus one for a shorter
+last block.
+
 A block is never shorter than MIN_ROWS rows, where each call would cost more
 than it saves; other backends (a GPU has no such path) and SMALL_MACS = 0
 take each product whole. The small-product kernels are slower on a transposed
@@ -33,12 +37,15 @@ def rows_per_block(k, n, m):
 
 
 def matmul(a, b, out):
-    """out = a @ b for a (M, K), b (K, N), out (M, N) (C-contiguous); returns out."""
+    """out = a @ b for a (M, K), b (K, N), out (M, N); returns out."""
     xp = B.xp()
     m, (k, n) = a.shape[0], b.shape
     rows = rows_per_block(k, n, m)
-    for r in range(0, m, rows):
-        xp.matmul(a[r:r + rows], b, out=out[r:r + rows])
+    full = m - m % rows                                         # rows in whole blocks
+    if full:    # one call: NumPy multiplies the (blocks, R, K) stack block by block
+        xp.matmul(a[:full].reshape(-1, rows, k), b, out=out[:full].reshape(-1, rows, n))
+    if full < m:
+        xp.matmul(a[full:], b, out=out[full:])                  # the shorter last block
     return out
 
 
@@ -50,9 +57,11 @@ def matmul_tn(a, g):
     rows = rows_per_block(k, n, m)
     if rows == m:
         return a.T @ g                                          # (K, N)
-    total = g[:rows].T @ a[:rows]                               # (N, K)
-    part = xp.empty_like(total)
-    for r in range(rows, m, rows):
-        xp.matmul(g[r:r + rows].T, a[r:r + rows], out=part)
-        total += part
+    full = m - m % rows
+    blocks = xp.matmul(g[:full].reshape(-1, rows, n).transpose(0, 2, 1),
+                       a[:full].reshape(-1, rows, k))           # (blocks, N, K)
+    total = blocks.sum(axis=0)                                  # (N, K)
+    if full < m:
+        total += g[full:].T @ a[full:]
     return xp.ascontiguousarray(total.T)                        # (K, N)
+
