@@ -34,6 +34,7 @@ CONV_CASES = [  # (input shape with batch, filters, kernel, strides, padding)
     ((2, 4, 6, 5), 3, 1, 1, "valid"),          # 1x1 fast path
     ((2, 5, 5, 6), 3, 1, 2, "valid"),          # 1x1 with stride: im2col path
     ((1, 6, 6, 7), 5, 4, 1, "valid"),          # many channels, even kernel
+    ((2, 6, 7, 3), 4, (3, 2), 1, "same"),      # stride 1, "same", rectangular kernel
 ]
 
 
@@ -146,6 +147,17 @@ def test_im2col_fast_equals_reference_and_col2im_is_adjoint():
     lhs = (a * c).sum()
     rhs = (x * I.col2im(c, x.shape, 3, 2, 2, 1)).sum()
     assert abs(lhs - rhs) < 1e-10 * abs(lhs)
+
+
+@pytest.mark.parametrize("kh,kw", [(3, 3), (3, 2), (1, 4), (4, 1)])
+def test_col2im_by_offset_equals_col2im(kh, kw):
+    """Stride 1: the per-offset adds of the fast path give col2im's result."""
+    x_shape = (2, 6, 7, 3)
+    oh, ow = 6 - kh + 1, 7 - kw + 1
+    d = rand(2, oh, ow, kh * kw * 3, seed=4)
+    blocks = d.reshape(2, oh, ow, kh * kw, 3)
+    by_offset = I.col2im_offsets(lambda k: blocks[:, :, :, k], x_shape, kh, kw, 1, 1)
+    np.testing.assert_allclose(by_offset, I.col2im(d, x_shape, kh, kw, 1, 1), rtol=1e-12, atol=1e-12)
 
 
 def test_same_padding_follows_tensorflow():
