@@ -43,20 +43,13 @@ def main(argv=None):
     check_counts(p, args, "batch_size", "rounds", "repeats")
     threads.set_threads(1)
     model, _ = build_model(args.model)
-    default = conv.KEEP_COLS_BYTES
     old = 1 << 62 if args.old is None else int(args.old * (1 << 20))   # bytes
-    new = default if args.new is None else int(args.new * (1 << 20))
+    new = conv.KEEP_COLS_BYTES if args.new is None else int(args.new * (1 << 20))
     settings = {"kept" if args.old is None else f"limit {args.old:g} MiB": old,
                 f"limit {new / (1 << 20):g} MiB": new}
     if old == new or len(settings) < 2:
         p.error("--old and --new give the same limit; nothing to compare.")
-
-    def use(limit):
-        conv.KEEP_COLS_BYTES = limit
-    try:
-        alternate(args, model, settings, use)
-    finally:
-        conv.KEEP_COLS_BYTES = default
+    alternate(args, model, settings, conv, "KEEP_COLS_BYTES")
     return 0
 
 
@@ -70,20 +63,25 @@ def parser(doc):
     return p
 
 
-def alternate(args, model, settings, use):
+def alternate(args, model, settings, module, attribute):
     """Time training steps and inference passes of ``model`` on one batch of
-    args.batch_size images under each of ``settings`` ({name: value}, two of
-    them, put in force by use(value)) in turn, args.rounds times; print both
-    medians and each round's ratio, second setting over first."""
+    args.batch_size images with module.attribute set to each of ``settings``
+    ({name: value}, two of them) in turn, args.rounds times; print both
+    medians and each round's ratio, second setting over first. The attribute
+    gets its value back afterwards."""
     (x, t, labels), = device_batches(model, args.batch_size, 1, 0)
     infer = model._inference_layers("outputs")
     train = {k: [] for k in settings}
     predict = {k: [] for k in settings}
-    for _ in range(args.rounds):
-        for name, value in settings.items():
-            use(value)
-            train[name].append(median_ms(lambda: model._train_step(x, t, labels), args.repeats))
-            predict[name].append(median_ms(lambda: model._forward(x, False, infer), args.repeats))
+    saved = getattr(module, attribute)
+    try:
+        for _ in range(args.rounds):
+            for name, value in settings.items():
+                setattr(module, attribute, value)
+                train[name].append(median_ms(lambda: model._train_step(x, t, labels), args.repeats))
+                predict[name].append(median_ms(lambda: model._forward(x, False, infer), args.repeats))
+    finally:
+        setattr(module, attribute, saved)
     a, b = settings
     for what, figures in (("training step", train), ("inference pass", predict)):
         ratios = [new / old for old, new in zip(figures[a], figures[b])]

@@ -32,21 +32,14 @@ def main(argv=None):
     args = p.parse_args(argv)
     check_counts(p, args, "batch_size", "rounds", "repeats")
     check_counts(p, args, "old", "new", least=0)
-    default = gemm.SMALL_MACS
-    new = default if args.new is None else args.new
+    new = gemm.SMALL_MACS if args.new is None else args.new
     if args.old == new:
         p.error("--old and --new give the same limit; nothing to compare.")
     threads.set_threads(1)
     model, _ = build_model(args.model)
     settings = {("whole" if args.old == 0 else f"blocks of {args.old:,}"): args.old,
                 ("whole" if new == 0 else f"blocks of {new:,}"): new}
-
-    def use(limit):
-        gemm.SMALL_MACS = limit
-    try:
-        alternate(args, model, settings, use)
-    finally:
-        gemm.SMALL_MACS = default
+    alternate(args, model, settings, gemm, "SMALL_MACS")
     return 0
 
 
