@@ -12,9 +12,9 @@ workers, so they inherit the choice.
     python benchmarks/ab_team_wait.py --model kernel-optimised --batch-size 64
 """
 import argparse
+import os
 import statistics
 import sys
-import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))

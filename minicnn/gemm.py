@@ -19,10 +19,12 @@ A block is never shorter than MIN_ROWS rows, where each call would cost more
 than it saves; other backends (a GPU has no such path) and SMALL_MACS = 0
 take each product whole. Where OpenBLAS lacks these kernels (it picks its
 kernels by CPU), blocks only add calls, 0-4% of a step when measured with
-OpenBLAS's Haswell kernels: set SMALL_MACS = 0 there. The small-product kernels are slower on a transposed
-second operand (a view such as kernel.T: 34 against 21 microseconds for a
-(1953, 32) @ (32, 16) block here), so callers pass a contiguous copy of a
-small transposed matrix, made once per layer call.
+OpenBLAS's Haswell kernels: set SMALL_MACS = 0 there.
+
+The small-product kernels are slower on a transposed second operand (a view
+such as kernel.T: 34 against 21 microseconds for a (1953, 32) @ (32, 16)
+block here), so callers pass a contiguous copy of a small transposed matrix,
+made once per layer call.
 """
 from . import backend as B
 
@@ -66,4 +68,3 @@ def matmul_tn(a, g):
     if full < m:
         total += g[full:].T @ a[full:]
     return xp.ascontiguousarray(total.T)                        # (K, N)
-

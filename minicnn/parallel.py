@@ -400,7 +400,6 @@ def _worker_main(team, rank, conn):
             conn.send(("error", traceback.format_exc()))
 
 
-
 def _ask(ready, spin):
     """Call ``ready()`` without sleeping until it is true, for up to ``spin`` seconds; its last answer.
 

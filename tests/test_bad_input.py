@@ -46,6 +46,17 @@ def test_integer_input_is_a_type_error(make):
         make().forward(np.zeros((2, 6, 6, 1), dtype=np.uint8))
 
 
+@pytest.mark.parametrize("make,shape", [(lambda: L.Conv2D(4, 3), (0, 6, 6, 2)),
+                                        (lambda: L.MaxPooling2D(2), (0, 6, 6, 2)),
+                                        (lambda: L.BatchNormalization(), (0, 6, 6, 2)),
+                                        (lambda: L.Dense(3), (0, 5)), (lambda: L.ReLU(), ())])
+def test_an_empty_batch_is_refused_before_building(make, shape):
+    layer = make()
+    with pytest.raises(ValueError, match="no samples"):
+        layer.forward(np.zeros(shape, np.float32), training=True)
+    assert not layer.built and not layer.params
+
+
 def test_backward_before_forward_and_wrong_gradient_shape():
     layer = L.Conv2D(2, 3)
     with pytest.raises(RuntimeError, match="before forward"):

@@ -40,7 +40,6 @@ def test_bench_layers_covers_every_layer(tmp_path, capsys):
     assert data["threads"]["processes"] == 1
 
 
-
 def test_ab_gemm_blocks_times_whole_and_blocked_products_and_restores_the_limit(capsys):
     from minicnn import gemm
     limit = gemm.SMALL_MACS
@@ -54,6 +53,7 @@ def test_ab_gemm_blocks_times_whole_and_blocked_products_and_restores_the_limit(
         ab_gemm_blocks.main(["--old", "0", "--new", "0"])
     with pytest.raises(SystemExit):
         ab_gemm_blocks.main(["--old", "-1"])
+
 
 @pytest.mark.skipif(not P._can_fork(), reason="worker processes need os.fork")
 def test_bench_train_times_a_model_split_over_processes(tmp_path, capsys, monkeypatch):

@@ -54,5 +54,7 @@ def test_float32_products_stay_float32():
     out = np.empty((30_000, 16), np.float32)
     assert gemm.rows_per_block(40, 16, 30_000) < 30_000   # really in blocks
     np.testing.assert_allclose(gemm.matmul(a, b, out), a @ b, rtol=1e-4, atol=1e-4)
-    tn = gemm.matmul_tn(a, rand(30_000, 16, seed=2).astype(np.float32))
+    g = rand(30_000, 16, seed=2).astype(np.float32)
+    tn = gemm.matmul_tn(a, g)
     assert tn.dtype == np.float32
+    np.testing.assert_allclose(tn, a.T @ g, rtol=1e-3, atol=1e-2)

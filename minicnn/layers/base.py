@@ -79,8 +79,9 @@ class Layer:
     def _check_input(self, x):
         """Validate a batch before anything is computed; build on first use.
 
-        Expects a float array of rank len(input_shape)+1 whose non-batch axes
-        match the built input shape; raises TypeError/ValueError otherwise.
+        Expects a float array of rank len(input_shape)+1, at least one sample,
+        whose non-batch axes match the built input shape; raises
+        TypeError/ValueError otherwise.
         """
         name = self._describe()
         shape = getattr(x, "shape", None)
@@ -92,6 +93,9 @@ class Layer:
                 f"{name}: expected floating-point input ({B.floatx()}), got dtype "
                 f"{dtype} with shape {tuple(shape)}; convert with x.astype('{B.floatx()}') "
                 "(and scale images, e.g. /255).")
+        if len(shape) == 0 or shape[0] == 0:
+            raise ValueError(f"{name}: the batch holds no samples (input shape {tuple(shape)}); "
+                             "pass at least one.")
         if self.built or self.input_shape is not None:
             expected = self.input_shape
             if len(shape) != len(expected) + 1 or tuple(shape[1:]) != tuple(expected):

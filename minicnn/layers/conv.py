@@ -12,8 +12,9 @@ one GEMM adds the bias and one gives both gradients: [cols | 1] @ [kernel; bias]
 [cols | 1]^T @ g = [dL/dkernel; dL/dbias].
 
 The fast path computes g @ kernel^T one kernel offset at a time (one (M, C)
-GEMM per offset), so col2im adds contiguous blocks; ``reference=True`` keeps
-the textbook order everywhere.
+GEMM per offset), so col2im adds contiguous blocks, and runs every product in
+row blocks sized for OpenBLAS's small-product kernels (minicnn/gemm.py);
+``reference=True`` keeps the textbook order everywhere.
 """
 from .. import backend as B
 from .. import channels as CH
@@ -204,8 +205,8 @@ class Conv2D(Layer):
                 d = self._workspace("dcols", (n, oh * ow, c_in), g.dtype)
         elif want_dx:
             dx = B.xp().empty(self._x_shape, dtype=g.dtype)
-            if self._is_pointwise():
-                kernel_t = B.xp().ascontiguousarray(kernel.reshape(-1, f).T)   # (F, C), copied: see gemm.py
+            if self._is_pointwise():   # (F, C), copied: see gemm.py
+                kernel_t = B.xp().ascontiguousarray(kernel.reshape(-1, f).T)
 
         def rows(part):  # one thread's samples; returns its share of the kernel/bias gradients
             if relu_in_rows:
@@ -214,7 +215,7 @@ class Conv2D(Layer):
             if cols is not None:
                 dk = self._matmul_tn(cols[part].reshape(gp.shape[0], -1), gp)   # (kh*kw*C [+1], F)
             else:                                                       # columns rebuilt in pieces
-                dk = _total([gemm.matmul_tn(pc.reshape(-1, pc.shape[-1]), g[ch].reshape(-1, f))
+                dk = _total([self._matmul_tn(pc.reshape(-1, pc.shape[-1]), g[ch].reshape(-1, f))
                              for ch, pc in self._im2col_pieces(self._xpad, part)])
             db = CH.channel_sum(gp) if self.use_bias and not ones else None   # (F,)
             if not want_dx or as_convolution:
