@@ -45,6 +45,8 @@ def matmul(a, b, out):
     xp = B.xp()
     m, (k, n) = a.shape[0], b.shape
     rows = rows_per_block(k, n, m)
+    if rows >= m:                                               # one block: the plain product
+        return xp.matmul(a, b, out=out)
     full = m - m % rows                                         # rows in whole blocks
     if full:    # one call: NumPy multiplies the (blocks, R, K) stack block by block
         xp.matmul(a[:full].reshape(-1, rows, k), b, out=out[:full].reshape(-1, rows, n))
@@ -59,7 +61,7 @@ def matmul_tn(a, g):
     m, k = a.shape
     n = g.shape[1]
     rows = rows_per_block(k, n, m)
-    if rows == m:
+    if rows >= m:                                               # one block: the plain product
         return a.T @ g                                          # (K, N)
     full = m - m % rows
     blocks = xp.matmul(g[:full].reshape(-1, rows, n).transpose(0, 2, 1),
