@@ -29,7 +29,7 @@ from minicnn import backend as B  # noqa: E402
 from minicnn.losses import SoftmaxCrossEntropy  # noqa: E402
 from minicnn.optimizers import Adam  # noqa: E402
 
-from assignment4 import go_crazy, inverse_time, load_mnist  # noqa: E402
+from assignment4 import go_crazy, inverse_time, load_mnist, positive_int  # noqa: E402
 
 
 def train_by_hand(x, y, steps=20, batch_size=128, seed=0, print_fn=print):
@@ -128,14 +128,12 @@ def train_with_fit(x, y, steps=20, batch_size=128, seed=0):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--steps", type=int, default=20, help="optimiser steps (default 20)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=positive_int, default=20, help="optimiser steps (default 20)")
+    p.add_argument("--batch-size", type=positive_int, default=128)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--check", action="store_true",
                    help="then train the same steps with fit(shuffle=False) and compare the weights")
     args = p.parse_args(argv)
-    if args.steps < 1 or args.batch_size < 1:
-        p.error("--steps and --batch-size must be positive")
     if args.check and args.steps > math.ceil(60000 / args.batch_size):
         p.error("--check compares one epoch of fit: use at most one pass over the 60,000 "
                 "training images")

@@ -68,3 +68,11 @@ def test_check_beyond_one_epoch_is_refused_before_training(example, monkeypatch,
         example.main(["--steps", "470", "--batch-size", "128", "--check"])
     assert exit_info.value.code == 2
     assert "one pass over the 60,000 training images" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--steps", "--batch-size"])
+def test_counts_below_one_are_refused(example, flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        example.main([flag, "0"])
+    assert exit_info.value.code == 2
+    assert f"argument {flag}: must be 1 or more, got 0" in capsys.readouterr().err
