@@ -142,9 +142,8 @@ class TeamError(RuntimeError):
 class _Barrier:
     """Wait until all ``size`` processes have arrived: rank 0 counts the others in, then lets them go."""
 
-    def __init__(self, ctx, size, alive):
-        self.size, self.alive = size, alive
-        self.spin = SPIN if size <= T.available_cores() else 0.0    # never spin on a shared core
+    def __init__(self, ctx, size, alive, spin):
+        self.size, self.alive, self.spin = size, alive, spin
         self.arrived = ctx.Semaphore(0)
         self.go = [ctx.Semaphore(0) for _ in range(size)]
 
@@ -199,7 +198,8 @@ class Team:
         T._blas.pin_one()
         ctx = multiprocessing.get_context("fork")
         self._is_worker, self._parent = False, os.getpid()
-        self.barrier = _Barrier(ctx, size, self._alive)
+        self.spin = SPIN if size <= T.available_cores() else 0.0    # never spin on a shared core
+        self.barrier = _Barrier(ctx, size, self._alive, self.spin)
         self._generation = 0                # changes whenever inference layers must be refolded
         self._workers, self._conns = [], []
         try:
@@ -333,7 +333,7 @@ class Team:
         errors = []
         for r, conn in enumerate(self._conns, start=1):
             try:
-                _ask(lambda: conn.poll(0), self.barrier.spin)
+                _ask(lambda: conn.poll(0), self.spin)
                 while not conn.poll(POLL):
                     if not self._workers[r - 1].is_alive():
                         raise EOFError
@@ -379,7 +379,7 @@ def _worker_main(team, rank, conn):
     team._conns, team._workers = [], []
     while True:
         try:
-            _ask(lambda: conn.poll(0), team.barrier.spin)
+            _ask(lambda: conn.poll(0), team.spin)
             command = conn.recv()
         except (EOFError, OSError):
             return
