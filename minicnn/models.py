@@ -528,8 +528,7 @@ class Sequential:
         """Write every weight to an .npz file, atomically (temp file, then rename)."""
         arrays = {f"{i:03d}/{layer.name}/{key}": np.array(B.to_host(getattr(layer, kind)[key]))
                   for i, layer, kind, key in self._weight_slots()}
-        require_folder("save_weights", path, "first")
-        directory = os.path.dirname(os.path.abspath(path))
+        directory = require_folder("save_weights", path, "first")
         fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".npz.tmp", dir=directory)
         try:
             with os.fdopen(fd, "wb") as f:

@@ -5,12 +5,13 @@ import numpy as np  # host side: labels are prepared before they enter the model
 
 
 def require_folder(who, path, when):
-    """Raise FileNotFoundError, naming the folder, if the one ``path`` goes into is
-    missing; ``when`` says when to create it ("first", "before fit")."""
+    """The folder ``path`` goes into; FileNotFoundError, naming it, if it is missing
+    (``when`` says when to create it: "first", "before fit")."""
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"{who}: the folder {folder} does not exist; create it "
                                 f"{when} (os.makedirs).")
+    return folder
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):

@@ -3,10 +3,7 @@ import numpy as np
 import pytest
 
 from minicnn import gemm
-
-
-def rand(*shape, seed=0):
-    return np.random.default_rng(seed).standard_normal(shape)
+from tests.test_layers import rand
 
 
 def test_rows_per_block_follows_the_small_product_limit():
