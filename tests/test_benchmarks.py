@@ -13,6 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 import ab_conv_columns  # noqa: E402
+import ab_conv_grid  # noqa: E402
 import ab_gemm_blocks  # noqa: E402
 import ab_team_wait  # noqa: E402
 import bench_layers  # noqa: E402
@@ -53,6 +54,22 @@ def test_ab_gemm_blocks_times_whole_and_blocked_products_and_restores_the_limit(
         ab_gemm_blocks.main(["--old", "0", "--new", "0"])
     with pytest.raises(SystemExit):
         ab_gemm_blocks.main(["--old", "-1"])
+
+
+def test_ab_conv_grid_times_both_backwards_and_restores_the_ratio(capsys):
+    from minicnn.layers import conv
+    ratio = conv.GRID_RATIO
+    assert ab_conv_grid.main(["--model", "vanilla", "--batch-size", "2", "--rounds", "2",
+                              "--repeats", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert all("im2col" in line and f"grid up to {ratio:g}" in line and "median" in line
+               for line in lines)
+    assert conv.GRID_RATIO == ratio
+    with pytest.raises(SystemExit):
+        ab_conv_grid.main(["--old", "1.25", "--new", "1.25"])
+    with pytest.raises(SystemExit):
+        ab_conv_grid.main(["--old", "-1"])
 
 
 @pytest.mark.skipif(not P._can_fork(), reason="worker processes need os.fork")

@@ -119,6 +119,88 @@ def test_conv_with_products_in_row_blocks_matches_naive(shape, filters, k, s, pa
     assert max(errors.values()) < TOL, errors
 
 
+GRID_CASES = [c for c in CONV_CASES if c[3] == 1 and c[2] != 1] + [  # stride 1, no 1x1
+    ((2, 5, 6, 2), 3, 2, 1, "same"),           # even kernel: the extra pad bottom/right
+    ((3, 4, 7, 3), 2, (2, 3), 1, "valid"),     # rectangular, three images
+]
+
+
+def grid_layer(shape, filters, k, pad, monkeypatch, use_bias=True, activation="relu"):
+    """A float64 Conv2D that takes its gradients on the padded grid whatever its size."""
+    from minicnn.layers import conv
+    monkeypatch.setattr(conv, "GRID_RATIO", float("inf"))
+    monkeypatch.setattr(conv, "GRID_MIN_CHANNELS", 1)
+    layer = L.Conv2D(filters, k, padding=pad, use_bias=use_bias, activation=activation)
+    layer.build(shape[1:])
+    if use_bias:
+        layer.params["bias"][...] = rand(filters, seed=3)
+    assert layer._on_grid()
+    return layer
+
+
+@pytest.mark.parametrize("shape,filters,k,s,pad", GRID_CASES)
+@pytest.mark.parametrize("use_bias,activation", [(True, "relu"), (False, None)])
+@pytest.mark.parametrize("blocks", [False, True])
+def test_conv_backward_on_the_grid_matches_naive(shape, filters, k, s, pad, use_bias,
+                                                 activation, blocks, monkeypatch):
+    """Gradients from the padded grid (Conv2D._backward_on_grid), with or without a
+    bias and ReLU, and with every product whole or in blocks of 2 rows (gemm.py)."""
+    from minicnn import gemm
+    if blocks:
+        monkeypatch.setattr(gemm, "rows_per_block", lambda k_, n_, m: 2)
+    layer = grid_layer(shape, filters, k, pad, monkeypatch, use_bias, activation)
+    x = rand(*shape)
+    bias = layer.params["bias"] if use_bias else np.zeros(filters)
+    y = layer.forward(x, training=True)
+    assert layer._cols is None                # backward needs no columns: none are kept
+    ref = naive.conv2d(x, layer.params["kernel"], bias, layer.strides, pad)
+    np.testing.assert_allclose(y, np.maximum(ref, 0) if activation else ref,
+                               rtol=1e-10, atol=1e-10)
+    errors = gradcheck(layer, x)
+    assert set(errors) == {"input", "kernel"} | ({"bias"} if use_bias else set())
+    assert max(errors.values()) < TOL, errors
+
+
+@pytest.mark.parametrize("shape,filters,k,s,pad", GRID_CASES)
+def test_conv_grid_gradients_equal_the_im2col_ones(shape, filters, k, s, pad, monkeypatch):
+    """The grid and the im2col backward of one layer agree to rounding, and a first
+    layer (no input gradient) gets the same kernel and bias gradients."""
+    from minicnn.layers import conv
+    layer = grid_layer(shape, filters, k, pad, monkeypatch)
+    x, g = rand(*shape), rand(*((shape[0],) + layer.output_shape), seed=5)
+    layer.forward(x, training=True)
+    dx_grid = layer.backward(g)
+    grads_grid = {key: v.copy() for key, v in layer.grads.items()}
+    layer.compute_input_grad = False
+    layer.forward(x, training=True)
+    assert layer.backward(g) is None
+    for key, v in layer.grads.items():
+        np.testing.assert_allclose(v, grads_grid[key], rtol=1e-12, atol=1e-12)
+    monkeypatch.setattr(conv, "GRID_RATIO", 0.0)
+    assert not layer._on_grid()
+    layer.compute_input_grad = True
+    layer.forward(x, training=True)
+    np.testing.assert_allclose(layer.backward(g), dx_grid, rtol=1e-12, atol=1e-12)
+    for key, v in layer.grads.items():
+        np.testing.assert_allclose(v, grads_grid[key], rtol=1e-12, atol=1e-12)
+
+
+def test_conv_takes_the_grid_only_where_it_pays():
+    """Stride 1, a kernel over 1x1, GRID_MIN_CHANNELS channels, a border of at most
+    GRID_RATIO - 1 of the output: vanilla's second layer does, its first does not."""
+    def on_grid(shape, **kwargs):
+        layer = L.Conv2D(8, kwargs.pop("k", 3), **kwargs)
+        layer.build(shape)
+        return layer._on_grid()
+    assert on_grid((26, 26, 16))                          # 26x26 grid for a 24x24 output
+    assert on_grid((28, 28, 8), padding="same")           # 30x30 for 28x28
+    assert not on_grid((28, 28, 1))                       # one channel: products too thin
+    assert not on_grid((12, 12, 16))                      # 12x12 for 10x10: border too large
+    assert not on_grid((26, 26, 16), strides=2)
+    assert not on_grid((26, 26, 16), k=1)                 # 1x1: no im2col to save
+    assert not on_grid((26, 26, 16), reference=True)
+
+
 @pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
 def test_conv_inference_forward_keeps_no_columns_and_backward_still_works(shape, filters, k, s, pad):
     """Inference mode writes columns into a small buffer only; a backward after it rebuilds them."""

@@ -13,7 +13,9 @@ one GEMM adds the bias and one gives both gradients: [cols | 1] @ [kernel; bias]
 
 The fast path computes g @ kernel^T one kernel offset at a time (one (M, C)
 GEMM per offset), so col2im adds contiguous blocks, and runs every product in
-row blocks sized for OpenBLAS's small-product kernels (minicnn/gemm.py);
+row blocks sized for OpenBLAS's small-product kernels (minicnn/gemm.py).
+Stride-1 layers with large images take both gradients on the padded input's
+grid instead, with no im2col at all (_backward_on_grid).
 ``reference=True`` keeps the textbook order everywhere.
 """
 from .. import backend as B
@@ -34,6 +36,14 @@ CHUNK_BYTES = 1 << 20
 # piece costs less than reading them back from memory (the limit was chosen
 # by timing whole training steps, benchmarks/RESULTS.md).
 KEEP_COLS_BYTES = 2 << 20
+# Stride-1 layers whose padded input has at most GRID_RATIO times the output's
+# pixels, and at least GRID_MIN_CHANNELS input channels, take their gradients
+# on the padded grid (Conv2D._backward_on_grid). Smaller images, where the
+# grid's border costs more work, and thin inputs (a 1-channel image), where
+# each product is too narrow, keep im2col (both limits timed layer by layer,
+# benchmarks/RESULTS.md).
+GRID_RATIO = 1.25
+GRID_MIN_CHANNELS = 8
 
 
 class Conv2D(Layer):
@@ -102,9 +112,23 @@ class Conv2D(Layer):
 
     def _keeps_cols(self, cols_bytes, training):
         """Keep forward's columns for backward? The reference path and a GPU always do;
-        the NumPy fast path only in training (inference has no backward) and for
-        columns up to KEEP_COLS_BYTES."""
-        return not self._in_pieces() or (training and cols_bytes <= KEEP_COLS_BYTES)
+        the NumPy fast path only in training (inference has no backward), for
+        columns up to KEEP_COLS_BYTES, and when backward uses columns at all."""
+        return not self._in_pieces() or (training and cols_bytes <= KEEP_COLS_BYTES
+                                         and not self._on_grid())
+
+    def _on_grid(self):
+        """Does backward work on the padded grid (_backward_on_grid)? NumPy fast path,
+        stride 1, a kernel larger than 1x1, at least GRID_MIN_CHANNELS input
+        channels and a grid at most GRID_RATIO times the output."""
+        if not self._in_pieces() or self._is_pointwise() or self.strides != (1, 1):
+            return False
+        h, w, c = self.input_shape
+        if c < GRID_MIN_CHANNELS:
+            return False
+        (top, bottom), (left, right) = self._pads(h, w)
+        oh, ow, _ = self.output_shape
+        return (h + top + bottom) * (w + left + right) <= GRID_RATIO * oh * ow
 
     def _ones_column(self):
         """Do the columns carry a column of ones for the bias (module docstring)?"""
@@ -184,6 +208,8 @@ class Conv2D(Layer):
 
     def backward(self, grad_out):
         self._check_grad(grad_out)
+        if self._on_grid():
+            return self._backward_on_grid(grad_out)
         relu_in_rows = self._relu_by_rows() and not self.reference
         g_act = self._activation_backward(grad_out, by_rows=relu_in_rows)  # dL/d(pre-ReLU)
         f = self.filters
@@ -240,18 +266,92 @@ class Conv2D(Layer):
             shares = [rows(slice(0, n))]
         else:
             shares = T.run(rows, n, size=n * oh * ow * kh * kw * c_in + g.size)
-        dk = _total([dk for dk, _ in shares])                           # (kh*kw*C [+1], F)
-        self.grads["kernel"] = dk[:kernel.size // f].reshape(kernel.shape)   # (kh, kw, C, F)
-        if ones:
-            self.grads["bias"] = dk[-1]                                 # (F,) = ones^T @ g
-        elif self.use_bias:
-            self.grads["bias"] = _total([db for _, db in shares])       # (F,) = sum_rows g
+        self._store_grads(shares, ones)
         if not want_dx:
             return None
         if as_convolution:
             dxpad = self._input_grad_as_convolution(g_act)              # (N, H+pads, W+pads, C)
         if self._is_pointwise():
             return dx                                                   # (N, H, W, C)
+        (top, _), (left, _) = self._pads(h, w)
+        return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
+
+    def _store_grads(self, shares, ones):
+        """grads["kernel"] and grads["bias"] from the threads' (dk, db) shares;
+        with a ones column the bias gradient is dk's last row, and db is None."""
+        kernel = self.params["kernel"]
+        dk = _total([dk for dk, _ in shares])                           # (kh*kw*C [+1], F)
+        self.grads["kernel"] = dk[:kernel.size // self.filters].reshape(kernel.shape)   # (kh, kw, C, F)
+        if ones:
+            self.grads["bias"] = dk[-1]                                 # (F,) = ones^T @ g
+        elif self.use_bias:
+            self.grads["bias"] = _total([db for _, db in shares])       # (F,) = sum_rows g
+
+    def _backward_on_grid(self, grad_out):
+        """backward for stride 1 with g laid on the padded input's grid: no im2col.
+
+        Put g (N, H', W', F) in the top-left corner of a zero (N, Hp, Wp, F)
+        grid and read it and the padded x as rows, G (N*Hp*Wp, F) and X
+        (N*Hp*Wp, C). Kernel offset (a, b) pairs output row r with input row
+        r + s, s = a*Wp + b, for every r at once, so with R = N*Hp*Wp - s_max
+        (the rows past R are zeros of G):
+
+            dL/dkernel[a, b] = X[s:s+R]^T @ G[:R],   dL/dX[s:s+R] += G[:R] @ kernel[a, b]^T
+
+        The zero border keeps an output row from reaching into the next image
+        row. Every operand is a contiguous block of rows, so the products read
+        memory in order and the adds run over long contiguous runs, for the
+        price of Hp*Wp / (H'*W') times the multiply-adds (hence GRID_RATIO).
+        """
+        f = self.filters
+        n, h, w, c_in = self._x_shape
+        oh, ow, _ = self.output_shape
+        kh, kw = self.kernel_size
+        _, hp, wp, _ = self._padded_shape
+        xpad = self._xpad                                               # (N, Hp, Wp, C)
+        relu_in_rows = self._relu_by_rows()
+        if relu_in_rows:
+            self.activation._check_grad(grad_out)
+        else:
+            g_act = self._activation_backward(grad_out)                 # dL/d(pre-activation)
+        grid = self._workspace("grad_grid", (n, hp, wp, f), grad_out.dtype)   # (N, Hp, Wp, F)
+        corner = grid[:, :oh, :ow]                                      # (N, H', W', F) view
+        want_dx = self.compute_input_grad
+        if want_dx:
+            per_offset = B.xp().ascontiguousarray(                      # (kh*kw, F, C), copied:
+                self.params["kernel"].reshape(kh * kw, c_in, f).transpose(0, 2, 1))   # see gemm.py
+            dxpad = B.xp().empty(self._padded_shape, dtype=grad_out.dtype)
+            scratch = self._workspace("dx_grid", (n * hp * wp, c_in), grad_out.dtype)
+        reach = (kh - 1) * wp + (kw - 1)                                # s of the last offset
+
+        def rows(part):  # one thread's images; returns its share of the kernel/bias gradients
+            if relu_in_rows:
+                self.activation.backward_rows(grad_out, corner, part)   # g = grad_out * [y > 0]
+            else:
+                corner[part] = g_act[part]
+            grid[part, oh:] = 0                                         # the zero border
+            grid[part, :oh, ow:] = 0
+            g_rows = grid[part].reshape(-1, f)                          # (N_part*Hp*Wp, F)
+            x_rows = xpad[part].reshape(-1, c_in)                       # (N_part*Hp*Wp, C)
+            r = g_rows.shape[0] - reach
+            shifts = [a * wp + b for a in range(kh) for b in range(kw)]
+            dk = B.xp().stack([gemm.matmul_tn(x_rows[s:s + r], g_rows[:r])
+                               for s in shifts])                        # (kh*kw, C, F)
+            db = CH.channel_sum(g_rows) if self.use_bias else None      # (F,)
+            if want_dx:
+                dx_rows = dxpad[part].reshape(-1, c_in)                 # (N_part*Hp*Wp, C)
+                gemm.matmul(g_rows[:r], per_offset[0], dx_rows[:r])     # offset (0, 0): s = 0
+                dx_rows[r:] = 0
+                block = scratch[part.start * hp * wp:][:r]              # (R, C)
+                for k in range(1, kh * kw):
+                    s = shifts[k]
+                    dx_rows[s:s + r] += gemm.matmul(g_rows[:r], per_offset[k], block)
+            return dk.reshape(-1, f), db
+
+        shares = T.run(rows, n, size=2 * kh * kw * grid.size)
+        self._store_grads(shares, ones=False)
+        if not want_dx:
+            return None
         (top, _), (left, _) = self._pads(h, w)
         return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
 
