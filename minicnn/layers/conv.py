@@ -204,11 +204,12 @@ class Conv2D(Layer):
             T.run(rows, n, size=n * image_bytes // x.itemsize + y.size)
         self._cols = None if cols is None else cols.reshape(n * oh * ow, -1)   # (M, kh*kw*C [+1])
         self._xpad = xpad if cols is None else None                     # for rebuilt columns
+        self._grid = cols is None and self._on_grid()                   # backward on the grid?
         return self._activate(y, training, rows_done=relu_in_rows)
 
     def backward(self, grad_out):
         self._check_grad(grad_out)
-        if self._on_grid():
+        if self._grid:
             return self._backward_on_grid(grad_out)
         relu_in_rows = self._relu_by_rows() and not self.reference
         g_act = self._activation_backward(grad_out, by_rows=relu_in_rows)  # dL/d(pre-ReLU)
@@ -226,8 +227,7 @@ class Conv2D(Layer):
         if want_dx and not self._is_pointwise() and not as_convolution:
             dxpad = B.xp().empty(self._padded_shape, dtype=g.dtype)
             if not self.reference:
-                per_offset = B.xp().ascontiguousarray(                  # (kh*kw, F, C), copied:
-                    kernel.reshape(kh * kw, c_in, f).transpose(0, 2, 1))   # see gemm.py
+                per_offset = self._per_offset_kernel()                  # (kh*kw, F, C)
                 d = self._workspace("dcols", (n, oh * ow, c_in), g.dtype)
         elif want_dx:
             dx = B.xp().empty(self._x_shape, dtype=g.dtype)
@@ -276,6 +276,13 @@ class Conv2D(Layer):
         (top, _), (left, _) = self._pads(h, w)
         return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
 
+    def _per_offset_kernel(self):
+        """kernel[a, b]^T for each offset k = a*kw + b: (kh*kw, F, C), a contiguous
+        copy, as the small-product kernels want their second operand (gemm.py)."""
+        kh, kw, c_in, f = self.params["kernel"].shape
+        return B.xp().ascontiguousarray(
+            self.params["kernel"].reshape(kh * kw, c_in, f).transpose(0, 2, 1))
+
     def _store_grads(self, shares, ones):
         """grads["kernel"] and grads["bias"] from the threads' (dk, db) shares;
         with a ones column the bias gradient is dk's last row, and db is None."""
@@ -318,8 +325,7 @@ class Conv2D(Layer):
         corner = grid[:, :oh, :ow]                                      # (N, H', W', F) view
         want_dx = self.compute_input_grad
         if want_dx:
-            per_offset = B.xp().ascontiguousarray(                      # (kh*kw, F, C), copied:
-                self.params["kernel"].reshape(kh * kw, c_in, f).transpose(0, 2, 1))   # see gemm.py
+            per_offset = self._per_offset_kernel()                      # (kh*kw, F, C)
             dxpad = B.xp().empty(self._padded_shape, dtype=grad_out.dtype)
             scratch = self._workspace("dx_grid", (n * hp * wp, c_in), grad_out.dtype)
         reach = (kh - 1) * wp + (kw - 1)                                # s of the last offset
