@@ -63,6 +63,26 @@ def parser(doc):
     return p
 
 
+def compare_values(argv, doc, module, attribute, kind, name):
+    """main() of an A/B script over one number, module.attribute: --old (default 0)
+    against --new (default: the library's value), both of type ``kind`` and >= 0;
+    name(value) labels each in the output."""
+    p = parser(doc)
+    p.add_argument("--old", type=kind, default=kind(0), help="first value (default 0)")
+    p.add_argument("--new", type=kind, default=None,
+                   help=f"second value (default: the library's {attribute})")
+    args = p.parse_args(argv)
+    check_counts(p, args, "batch_size", "rounds", "repeats")
+    check_counts(p, args, "old", "new", least=0)
+    new = getattr(module, attribute) if args.new is None else args.new
+    if args.old == new:
+        p.error("--old and --new give the same value; nothing to compare.")
+    threads.set_threads(1)
+    model, _ = build_model(args.model)
+    alternate(args, model, {name(args.old): args.old, name(new): new}, module, attribute)
+    return 0
+
+
 def alternate(args, model, settings, module, attribute):
     """Time training steps and inference passes of ``model`` on one batch of
     args.batch_size images with module.attribute set to each of ``settings``

@@ -18,31 +18,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from minicnn import threads  # noqa: E402
 from minicnn.layers import conv  # noqa: E402
 
-from ab_conv_columns import alternate, parser  # noqa: E402
-from bench_train import build_model, check_counts  # noqa: E402
+from ab_conv_columns import compare_values  # noqa: E402
 
 
 def main(argv=None):
-    p = parser(__doc__)
-    p.add_argument("--old", type=float, default=0.0, metavar="RATIO",
-                   help="first GRID_RATIO (default 0: every layer by im2col)")
-    p.add_argument("--new", type=float, default=None, metavar="RATIO",
-                   help="second GRID_RATIO (default: conv.GRID_RATIO)")
-    args = p.parse_args(argv)
-    check_counts(p, args, "batch_size", "rounds", "repeats")
-    new = conv.GRID_RATIO if args.new is None else args.new
-    if min(args.old, new) < 0:
-        p.error("--old and --new must be 0 or more.")
-    if args.old == new:
-        p.error("--old and --new give the same ratio; nothing to compare.")
-    threads.set_threads(1)
-    model, _ = build_model(args.model)
-    settings = {("im2col" if r == 0 else f"grid up to {r:g}"): r for r in (args.old, new)}
-    alternate(args, model, settings, conv, "GRID_RATIO")
-    return 0
+    return compare_values(argv, __doc__, conv, "GRID_RATIO", float,
+                          lambda ratio: "im2col" if ratio == 0 else f"grid up to {ratio:g}")
 
 
 if __name__ == "__main__":

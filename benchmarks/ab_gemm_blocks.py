@@ -17,30 +17,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from minicnn import gemm, threads  # noqa: E402
+from minicnn import gemm  # noqa: E402
 
-from ab_conv_columns import alternate, parser  # noqa: E402
-from bench_train import build_model, check_counts  # noqa: E402
+from ab_conv_columns import compare_values  # noqa: E402
 
 
 def main(argv=None):
-    p = parser(__doc__)
-    p.add_argument("--old", type=int, default=0, metavar="MACS",
-                   help="first limit in multiply-adds per block (default 0: products whole)")
-    p.add_argument("--new", type=int, default=None, metavar="MACS",
-                   help="second limit (default: gemm.SMALL_MACS)")
-    args = p.parse_args(argv)
-    check_counts(p, args, "batch_size", "rounds", "repeats")
-    check_counts(p, args, "old", "new", least=0)
-    new = gemm.SMALL_MACS if args.new is None else args.new
-    if args.old == new:
-        p.error("--old and --new give the same limit; nothing to compare.")
-    threads.set_threads(1)
-    model, _ = build_model(args.model)
-    settings = {("whole" if args.old == 0 else f"blocks of {args.old:,}"): args.old,
-                ("whole" if new == 0 else f"blocks of {new:,}"): new}
-    alternate(args, model, settings, gemm, "SMALL_MACS")
-    return 0
+    return compare_values(argv, __doc__, gemm, "SMALL_MACS", int,
+                          lambda macs: "whole" if macs == 0 else f"blocks of {macs:,}")
 
 
 if __name__ == "__main__":

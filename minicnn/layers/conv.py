@@ -203,7 +203,7 @@ class Conv2D(Layer):
         else:
             T.run(rows, n, size=n * image_bytes // x.itemsize + y.size)
         self._cols = None if cols is None else cols.reshape(n * oh * ow, -1)   # (M, kh*kw*C [+1])
-        self._xpad = xpad if cols is None else None                     # for rebuilt columns
+        self._xpad = xpad if cols is None else None                     # rebuilt columns, grid
         self._grid = cols is None and self._on_grid()                   # backward on the grid?
         return self._activate(y, training, rows_done=relu_in_rows)
 
