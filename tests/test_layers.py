@@ -186,8 +186,8 @@ def test_conv_grid_gradients_equal_the_im2col_ones(shape, filters, k, s, pad, mo
 
 
 def test_conv_takes_the_grid_only_where_it_pays():
-    """Stride 1, a kernel over 1x1, GRID_MIN_CHANNELS channels, a border of at most
-    GRID_RATIO - 1 of the output: vanilla's second layer does, its first does not."""
+    """Stride 1, a kernel over 1x1, GRID_MIN_CHANNELS channels and a padded grid of at
+    most GRID_RATIO times the output: vanilla's second layer qualifies, its first not."""
     def on_grid(shape, **kwargs):
         layer = L.Conv2D(8, kwargs.pop("k", 3), **kwargs)
         layer.build(shape)
