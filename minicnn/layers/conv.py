@@ -110,12 +110,13 @@ class Conv2D(Layer):
         """The NumPy fast path works in cache-sized pieces; the reference path and a GPU do not."""
         return not self.reference and B.get_backend() == "numpy"
 
-    def _keeps_cols(self, cols_bytes, training):
+    def _keeps_cols(self, cols_bytes, training, on_grid):
         """Keep forward's columns for backward? The reference path and a GPU always do;
         the NumPy fast path only in training (inference has no backward), for
-        columns up to KEEP_COLS_BYTES, and when backward uses columns at all."""
+        columns up to KEEP_COLS_BYTES, and when backward uses columns at all
+        (not ``on_grid``)."""
         return not self._in_pieces() or (training and cols_bytes <= KEEP_COLS_BYTES
-                                         and not self._on_grid())
+                                         and not on_grid)
 
     def _on_grid(self):
         """Does backward work on the padded grid (_backward_on_grid)? NumPy fast path,
@@ -163,6 +164,7 @@ class Conv2D(Layer):
         if ones:
             kmat = B.xp().concatenate([kmat, self.params["bias"][None]])  # (kh*kw*C + 1, F)
         self._x_shape, self._out_shape = x.shape, (n, oh, ow, f)
+        self._grid = self._on_grid()                                    # backward on the grid?
         image_bytes = oh * ow * kmat.shape[0] * x.itemsize              # one image's columns
         xpad = None
         if self._is_pointwise():
@@ -172,7 +174,7 @@ class Conv2D(Layer):
             self._padded_shape = xpad.shape
             if self.reference:
                 cols = I.im2col_reference(xpad, kh, kw, sh, sw)        # (N, H', W', kh*kw*C)
-            elif self._keeps_cols(n * image_bytes, training):
+            elif self._keeps_cols(n * image_bytes, training, self._grid):
                 cols = self._workspace("cols", (n, oh, ow, kmat.shape[0]), x.dtype)
                 if ones:
                     cols[..., -1] = 1                                   # the ones column
@@ -204,7 +206,6 @@ class Conv2D(Layer):
             T.run(rows, n, size=n * image_bytes // x.itemsize + y.size)
         self._cols = None if cols is None else cols.reshape(n * oh * ow, -1)   # (M, kh*kw*C [+1])
         self._xpad = xpad if cols is None else None                     # rebuilt columns, grid
-        self._grid = cols is None and self._on_grid()                   # backward on the grid?
         return self._activate(y, training, rows_done=relu_in_rows)
 
     def backward(self, grad_out):
@@ -328,7 +329,7 @@ class Conv2D(Layer):
             per_offset = self._per_offset_kernel()                      # (kh*kw, F, C)
             dxpad = B.xp().empty(self._padded_shape, dtype=grad_out.dtype)
             scratch = self._workspace("dx_grid", (n * hp * wp, c_in), grad_out.dtype)
-        reach = (kh - 1) * wp + (kw - 1)                                # s of the last offset
+        shifts = [a * wp + b for a in range(kh) for b in range(kw)]    # s of each offset
 
         def rows(part):  # one thread's images; returns its share of the kernel/bias gradients
             if relu_in_rows:
@@ -339,8 +340,7 @@ class Conv2D(Layer):
             grid[part, :oh, ow:] = 0
             g_rows = grid[part].reshape(-1, f)                          # (N_part*Hp*Wp, F)
             x_rows = xpad[part].reshape(-1, c_in)                       # (N_part*Hp*Wp, C)
-            r = g_rows.shape[0] - reach
-            shifts = [a * wp + b for a in range(kh) for b in range(kw)]
+            r = g_rows.shape[0] - shifts[-1]
             dk = B.xp().stack([gemm.matmul_tn(x_rows[s:s + r], g_rows[:r])
                                for s in shifts])                        # (kh*kw, C, F)
             db = CH.channel_sum(g_rows) if self.use_bias else None      # (F,)
