@@ -22,7 +22,7 @@ thread count, and are repeatable for a given count.
 
 The thread count, its worker pool and OpenBLAS's saved count are this
 module's only state. The CuPy backend never splits, and the layers' reference
-paths (``reference=True``) keep their own arithmetic on the calling thread.
+paths (``reference=True``) never split: they run on the calling thread.
 """
 import ctypes
 import os

@@ -58,17 +58,38 @@ def test_conv_gradcheck(shape, filters, k, s, pad):
     assert max(errors.values()) < TOL, errors
 
 
-def test_conv_reference_path_matches_fast_path():
-    x = rand(2, 9, 8, 3)
-    fast = L.Conv2D(4, 3, strides=2, padding="same")
-    ref = L.Conv2D(4, 3, strides=2, padding="same", reference=True)
+@pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES + [((2, 10, 10, 8), 4, 3, 1, "valid")])
+@pytest.mark.parametrize("use_bias", [True, False])
+def test_conv_reference_path_matches_fast_path(shape, filters, k, s, pad, use_bias):
+    """The textbook forward/backward and the fast ones (pieces, ones column, the
+    grid for the last case) give the same numbers, ReLU and the first layer included."""
+    x = rand(*shape)
+    fast = L.Conv2D(filters, k, strides=s, padding=pad, activation="relu", use_bias=use_bias)
+    ref = L.Conv2D(filters, k, strides=s, padding=pad, activation="relu", use_bias=use_bias,
+                   reference=True)
     fast.build(x.shape[1:])
     ref.build(x.shape[1:])
-    ref.params["kernel"][...] = fast.params["kernel"]
-    g = rand(*((2,) + fast.output_shape), seed=5)
-    np.testing.assert_array_equal(fast.forward(x), ref.forward(x))
-    np.testing.assert_array_equal(fast.backward(g), ref.backward(g))
-    np.testing.assert_array_equal(fast.grads["kernel"], ref.grads["kernel"])
+    for key in fast.params:
+        fast.params[key][...] = rand(*fast.params[key].shape, seed=7)
+        ref.params[key][...] = fast.params[key]
+    g = rand(*((shape[0],) + fast.output_shape), seed=5)
+    np.testing.assert_allclose(ref.forward(x, training=True), fast.forward(x, training=True),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ref.backward(g), fast.backward(g), rtol=1e-12, atol=1e-12)
+    for key in fast.params:
+        np.testing.assert_allclose(ref.grads[key], fast.grads[key], rtol=1e-12, atol=1e-12)
+    ref.compute_input_grad = fast.compute_input_grad = False
+    ref.forward(x, training=True)
+    assert ref.backward(g) is None
+    np.testing.assert_allclose(ref.grads["kernel"], fast.grads["kernel"], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
+def test_conv_reference_path_gradcheck(shape, filters, k, s, pad):
+    layer = L.Conv2D(filters, k, strides=s, padding=pad, activation="relu", reference=True)
+    errors = gradcheck(layer, rand(*shape))
+    assert set(errors) == {"input", "kernel", "bias"}
+    assert max(errors.values()) < TOL, errors
 
 
 @pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
@@ -198,7 +219,20 @@ def test_conv_takes_the_grid_only_where_it_pays():
     assert not on_grid((12, 12, 16))                      # 12x12 for 10x10: border too large
     assert not on_grid((26, 26, 16), strides=2)
     assert not on_grid((26, 26, 16), k=1)                 # 1x1: no im2col to save
-    assert not on_grid((26, 26, 16), reference=True)
+
+
+def test_conv_reference_path_never_takes_the_grid(monkeypatch):
+    """reference=True runs the textbook im2col/col2im backward even where the grid would pay."""
+    def no_grid(self, grad_out):
+        raise AssertionError("the reference path took the grid")
+    monkeypatch.setattr(L.Conv2D, "_backward_on_grid", no_grid)
+    layer = L.Conv2D(8, 3, reference=True)
+    y = layer.forward(rand(2, 26, 26, 16), training=True)
+    assert layer.backward(np.ones_like(y)).shape == (2, 26, 26, 16)
+    fast = L.Conv2D(8, 3)
+    y = fast.forward(rand(2, 26, 26, 16), training=True)
+    with pytest.raises(AssertionError, match="took the grid"):
+        fast.backward(np.ones_like(y))
 
 
 @pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)

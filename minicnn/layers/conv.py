@@ -14,9 +14,11 @@ one GEMM adds the bias and one gives both gradients: [cols | 1] @ [kernel; bias]
 The fast path computes g @ kernel^T one kernel offset at a time (one (M, C)
 GEMM per offset), so col2im adds contiguous blocks, and runs every product in
 row blocks sized for OpenBLAS's small-product kernels (minicnn/gemm.py).
-Stride-1 layers with large images take both gradients on the padded input's
-grid instead, with no im2col at all (_backward_on_grid).
-``reference=True`` keeps the textbook order everywhere.
+On NumPy, stride-1 layers with at least GRID_MIN_CHANNELS input channels whose
+padded input has at most GRID_RATIO times the output's pixels take both
+gradients on the padded input's grid instead, with no im2col at all
+(_backward_on_grid). ``reference=True`` runs the formulas above as written
+(_forward_reference, _backward_reference), the version to read first.
 """
 from .. import backend as B
 from .. import channels as CH
@@ -63,7 +65,7 @@ class Conv2D(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.reference = reference  # True: the readable im2col loop, never the fast paths
+        self.reference = reference  # True: the textbook formulas (_forward_reference)
         self.compute_input_grad = True  # a model's first layer skips dL/dx (nobody needs it)
         self.rf_kernel, self.rf_stride = self.kernel_size[0], self.strides[0]
 
@@ -88,8 +90,56 @@ class Conv2D(Layer):
     def _pads(self, h, w):
         return I.pads_hw(h, w, self.kernel_size, self.strides, self.padding)
 
+    def forward(self, x, training=False):
+        self._check_input(x)
+        oh, ow, f = self.output_shape
+        self._x_shape, self._out_shape = x.shape, (x.shape[0], oh, ow, f)
+        if self.reference:
+            return self._forward_reference(x, training)
+        return self._forward_fast(x, training)
+
+    def backward(self, grad_out):
+        self._check_grad(grad_out)
+        if self.reference:
+            return self._backward_reference(grad_out)
+        if self._grid:
+            return self._backward_on_grid(grad_out)
+        return self._backward_fast(grad_out)
+
+    # ---- the textbook version ----------------------------------------------
+    def _forward_reference(self, x, training):
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        oh, ow, f = self.output_shape
+        xpad = I.pad_input(x, self._pads(*x.shape[1:3]))               # (N, Hp, Wp, C)
+        self._padded_shape = xpad.shape
+        cols = I.im2col_reference(xpad, kh, kw, sh, sw)                 # (N, H', W', kh*kw*C)
+        self._cols = cols.reshape(-1, cols.shape[-1])                   # (M, K), M = N*H'*W'
+        y = self._cols @ self.params["kernel"].reshape(-1, f)           # (M, F)
+        if self.use_bias:
+            y = y + self.params["bias"]
+        y = y.reshape(self._out_shape)                                  # (N, H', W', F)
+        return y if self.activation is None else self.activation.forward(y, training)
+
+    def _backward_reference(self, grad_out):
+        (kh, kw), (sh, sw) = self.kernel_size, self.strides
+        n, h, w, _ = self._x_shape
+        kernel, f = self.params["kernel"], self.filters
+        g = grad_out if self.activation is None else self.activation.backward(grad_out)
+        g = g.reshape(-1, f)                                            # (M, F)
+        self.grads["kernel"] = (self._cols.T @ g).reshape(kernel.shape)   # (kh, kw, C, F)
+        if self.use_bias:
+            self.grads["bias"] = g.sum(axis=0)                          # (F,)
+        if not self.compute_input_grad:
+            return None
+        dcols = g @ kernel.reshape(-1, f).T                             # (M, kh*kw*C)
+        dcols = dcols.reshape(grad_out.shape[:3] + (-1,))               # (N, H', W', kh*kw*C)
+        dxpad = I.col2im(dcols, self._padded_shape, kh, kw, sh, sw)     # (N, Hp, Wp, C)
+        (top, _), (left, _) = self._pads(h, w)
+        return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
+
+    # ---- the fast version: same maths, in cache-sized pieces and threads -----
     def _is_pointwise(self):
-        return self.kernel_size == (1, 1) and self.strides == (1, 1) and not self.reference
+        return self.kernel_size == (1, 1) and self.strides == (1, 1)
 
     def _chunks(self, part, image_bytes):
         """``part`` (a slice of the batch) cut into pieces of about CHUNK_BYTES of columns.
@@ -97,9 +147,9 @@ class Conv2D(Layer):
         Forward: each piece's im2col columns are still in the core's cache when
         the matrix product reads them, which runs nearly twice as fast as over a
         whole batch's columns (benchmarks/RESULTS.md). Backward reads kept
-        columns at once, or rebuilds dropped ones in the same pieces. The
-        reference path, and a GPU (where every piece would cost kernel launches
-        and its caches serve a whole batch), take the whole part at once.
+        columns at once, or rebuilds dropped ones in the same pieces. A GPU
+        (where every piece would cost kernel launches and its caches serve a
+        whole batch) takes the whole part at once.
         """
         if not self._in_pieces():
             return [part]
@@ -107,12 +157,12 @@ class Conv2D(Layer):
         return [slice(a, min(a + step, part.stop)) for a in range(part.start, part.stop, step)]
 
     def _in_pieces(self):
-        """The NumPy fast path works in cache-sized pieces; the reference path and a GPU do not."""
-        return not self.reference and B.get_backend() == "numpy"
+        """The fast path works in cache-sized pieces on NumPy; on a GPU it does not."""
+        return B.get_backend() == "numpy"
 
     def _keeps_cols(self, cols_bytes, training, on_grid):
-        """Keep forward's columns for backward? The reference path and a GPU always do;
-        the NumPy fast path only in training (inference has no backward), for
+        """Keep forward's columns for backward? A GPU always does; NumPy
+        only in training (inference has no backward), for
         columns up to KEEP_COLS_BYTES, and when backward uses columns at all
         (not ``on_grid``)."""
         return not self._in_pieces() or (training and cols_bytes <= KEEP_COLS_BYTES
@@ -133,7 +183,7 @@ class Conv2D(Layer):
 
     def _ones_column(self):
         """Do the columns carry a column of ones for the bias (module docstring)?"""
-        return self.use_bias and not self.reference and not self._is_pointwise()
+        return self.use_bias and not self._is_pointwise()
 
     def _im2col_pieces(self, xpad, part, cols=None):
         """(piece, its columns) for each piece of the samples [part]: written into
@@ -154,38 +204,31 @@ class Conv2D(Layer):
             I.im2col(xpad[ch], kh, kw, sh, sw, out=out[..., :k])       # (images, H', W', kh*kw*C)
             yield ch, out
 
-    def forward(self, x, training=False):
-        self._check_input(x)
+    def _forward_fast(self, x, training):
         n, h, w, c = x.shape
         oh, ow, f = self.output_shape
-        (kh, kw), (sh, sw) = self.kernel_size, self.strides
         kmat = self.params["kernel"].reshape(-1, f)                     # (kh*kw*C, F)
-        ones = self._ones_column()
-        if ones:
+        has_ones = self._ones_column()
+        if has_ones:
             kmat = B.xp().concatenate([kmat, self.params["bias"][None]])  # (kh*kw*C + 1, F)
-        self._x_shape, self._out_shape = x.shape, (n, oh, ow, f)
         self._grid = self._on_grid()                                    # backward on the grid?
         image_bytes = oh * ow * kmat.shape[0] * x.itemsize              # one image's columns
         xpad = None
         if self._is_pointwise():
             cols = x                                                    # (N, H, W, C): no im2col
         else:
-            xpad = I.pad_input(x, self._pads(h, w))
+            xpad = I.pad_input(x, self._pads(h, w))                    # (N, Hp, Wp, C)
             self._padded_shape = xpad.shape
-            if self.reference:
-                cols = I.im2col_reference(xpad, kh, kw, sh, sw)        # (N, H', W', kh*kw*C)
-            elif self._keeps_cols(n * image_bytes, training, self._grid):
+            if self._keeps_cols(n * image_bytes, training, self._grid):
                 cols = self._workspace("cols", (n, oh, ow, kmat.shape[0]), x.dtype)
-                if ones:
+                if has_ones:
                     cols[..., -1] = 1                                   # the ones column
             else:
                 cols = None                                             # rebuilt in backward
         y = B.xp().empty((n, oh, ow, f), dtype=B.xp().result_type(x, kmat))   # (N, H', W', F)
-        relu_in_rows = self._relu_by_rows() and not self.reference
+        relu_in_rows = self._relu_by_rows()
 
         def pieces(part):  # (piece, its columns): a few images at a time, in cache
-            if self.reference:
-                return [(part, cols[part])]
             if self._is_pointwise():
                 return [(ch, x[ch]) for ch in self._chunks(part, image_bytes)]
             return self._im2col_pieces(xpad, part, cols)
@@ -193,27 +236,22 @@ class Conv2D(Layer):
         def rows(part):  # samples x[part]: im2col, GEMM (and bias), ReLU (a thread each, see threads)
             for ch, piece_cols in pieces(part):
                 yp = y[ch].reshape(-1, f)                               # (M_chunk, F)
-                self._matmul(piece_cols.reshape(yp.shape[0], -1), kmat, yp)
-                if self.use_bias and not ones:
+                gemm.matmul(piece_cols.reshape(yp.shape[0], -1), kmat, yp)
+                if self.use_bias and not has_ones:
                     yw, bw = CH.widen(yp, self.params["bias"])
                     yw += bw                                            # y += bias, per channel
                 if relu_in_rows:
                     self.activation.apply_rows(y, ch)                   # y = max(y, 0)
 
-        if self.reference:
-            rows(slice(0, n))
-        else:
-            T.run(rows, n, size=n * image_bytes // x.itemsize + y.size)
+        T.run(rows, n, size=n * image_bytes // x.itemsize + y.size)
         self._cols = None if cols is None else cols.reshape(n * oh * ow, -1)   # (M, kh*kw*C [+1])
-        self._xpad = xpad if cols is None else None                     # rebuilt columns, grid
+        self._xpad = xpad if cols is None else None     # for rebuilt columns or the grid
         return self._activate(y, training, rows_done=relu_in_rows)
 
-    def backward(self, grad_out):
-        self._check_grad(grad_out)
-        if self._grid:
-            return self._backward_on_grid(grad_out)
-        relu_in_rows = self._relu_by_rows() and not self.reference
-        g_act = self._activation_backward(grad_out, by_rows=relu_in_rows)  # dL/d(pre-ReLU)
+    def _backward_fast(self, grad_out):
+        relu_in_rows = self._relu_by_rows()
+        # dL/d(pre-activation); with relu_in_rows an empty buffer that rows() fills
+        g_act = self._activation_backward(grad_out, by_rows=relu_in_rows)
         f = self.filters
         kernel = self.params["kernel"]
         n, h, w, c_in = self._x_shape
@@ -222,14 +260,13 @@ class Conv2D(Layer):
         g = g_act.reshape(n, oh * ow, f)                                # (N, H'*W', F)
         cols = None if self._cols is None else self._cols.reshape(n, oh * ow, -1)  # (N, H'*W', kh*kw*C [+1])
         want_dx = self.compute_input_grad
-        ones = self._ones_column()
-        as_convolution = (want_dx and not self._is_pointwise() and not self.reference
-                          and self.strides == (1, 1) and B.get_backend() != "numpy")
+        has_ones = self._ones_column()
+        as_convolution = (want_dx and not self._is_pointwise() and self.strides == (1, 1)
+                          and not self._in_pieces())                    # on a GPU
         if want_dx and not self._is_pointwise() and not as_convolution:
-            dxpad = B.xp().empty(self._padded_shape, dtype=g.dtype)
-            if not self.reference:
-                per_offset = self._per_offset_kernel()                  # (kh*kw, F, C)
-                d = self._workspace("dcols", (n, oh * ow, c_in), g.dtype)
+            dxpad = B.xp().empty(self._padded_shape, dtype=g.dtype)    # (N, Hp, Wp, C)
+            per_offset = self._per_offset_kernel()                      # (kh*kw, F, C)
+            dcols_block = self._workspace("dcols", (n, oh * ow, c_in), g.dtype)
         elif want_dx:
             dx = B.xp().empty(self._x_shape, dtype=g.dtype)
             if self._is_pointwise():   # (F, C), copied: see gemm.py
@@ -240,21 +277,17 @@ class Conv2D(Layer):
                 self.activation.backward_rows(grad_out, g_act, part)    # g = grad_out * [y > 0]
             gp = g[part].reshape(-1, f)                                 # (M_part, F)
             if cols is not None:
-                dk = self._matmul_tn(cols[part].reshape(gp.shape[0], -1), gp)   # (kh*kw*C [+1], F)
+                dk = gemm.matmul_tn(cols[part].reshape(gp.shape[0], -1), gp)   # (kh*kw*C [+1], F)
             else:                                                       # columns rebuilt in pieces
-                dk = _total([self._matmul_tn(pc.reshape(-1, pc.shape[-1]), g[ch].reshape(-1, f))
+                dk = _total([gemm.matmul_tn(pc.reshape(-1, pc.shape[-1]), g[ch].reshape(-1, f))
                              for ch, pc in self._im2col_pieces(self._xpad, part)])
-            db = CH.channel_sum(gp) if self.use_bias and not ones else None   # (F,)
+            db = CH.channel_sum(gp) if self.use_bias and not has_ones else None   # (F,)
             if not want_dx or as_convolution:
                 return dk, db
             if self._is_pointwise():
                 gemm.matmul(gp, kernel_t, dx[part].reshape(-1, c_in))
-            elif self.reference:
-                dcols = gp @ kernel.reshape(-1, f).T                    # (M_part, kh*kw*C)
-                dxpad[part] = I.col2im(dcols.reshape((-1, oh, ow, kh * kw * c_in)),
-                                       dxpad[part].shape, kh, kw, sh, sw)
             else:
-                block = d[part]                                         # (N_part, H'*W', C)
+                block = dcols_block[part]                               # (N_part, H'*W', C)
 
                 def offset_grad(k):  # dL/dcols for kernel offset k: g @ kernel[k]^T
                     gemm.matmul(gp, per_offset[k], block.reshape(-1, c_in))
@@ -263,11 +296,8 @@ class Conv2D(Layer):
                                  out=dxpad[part])
             return dk, db
 
-        if self.reference:
-            shares = [rows(slice(0, n))]
-        else:
-            shares = T.run(rows, n, size=n * oh * ow * kh * kw * c_in + g.size)
-        self._store_grads(shares, ones)
+        shares = T.run(rows, n, size=n * oh * ow * kh * kw * c_in + g.size)
+        self._store_grads(shares, has_ones=has_ones)
         if not want_dx:
             return None
         if as_convolution:
@@ -284,13 +314,13 @@ class Conv2D(Layer):
         return B.xp().ascontiguousarray(
             self.params["kernel"].reshape(kh * kw, c_in, f).transpose(0, 2, 1))
 
-    def _store_grads(self, shares, ones):
+    def _store_grads(self, shares, has_ones):
         """grads["kernel"] and grads["bias"] from the threads' (dk, db) shares;
         with a ones column the bias gradient is dk's last row, and db is None."""
         kernel = self.params["kernel"]
         dk = _total([dk for dk, _ in shares])                           # (kh*kw*C [+1], F)
         self.grads["kernel"] = dk[:kernel.size // self.filters].reshape(kernel.shape)   # (kh, kw, C, F)
-        if ones:
+        if has_ones:
             self.grads["bias"] = dk[-1]                                 # (F,) = ones^T @ g
         elif self.use_bias:
             self.grads["bias"] = _total([db for _, db in shares])       # (F,) = sum_rows g
@@ -355,21 +385,11 @@ class Conv2D(Layer):
             return dk.reshape(-1, f), db
 
         shares = T.run(rows, n, size=2 * kh * kw * grid.size)
-        self._store_grads(shares, ones=False)
+        self._store_grads(shares, has_ones=False)
         if not want_dx:
             return None
         (top, _), (left, _) = self._pads(h, w)
         return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
-
-    def _matmul(self, a, b, out):
-        """out = a @ b: whole on the reference path, else in OpenBLAS-sized blocks (gemm.py)."""
-        if self.reference:
-            return B.xp().matmul(a, b, out=out)
-        return gemm.matmul(a, b, out)
-
-    def _matmul_tn(self, a, g):
-        """a^T @ g: whole on the reference path, else in OpenBLAS-sized blocks (gemm.py)."""
-        return a.T @ g if self.reference else gemm.matmul_tn(a, g)
 
     def _input_grad_as_convolution(self, g):
         """dL/d(padded x) for stride 1 as one convolution: im2col and a single GEMM.
