@@ -179,6 +179,6 @@ def to_device(a, dtype=None):
 
 def to_host(a):
     """Copy a backend array to a numpy array (a no-op on the numpy backend)."""
-    if isinstance(a, (numpy.ndarray, list, tuple)) or numpy.isscalar(a):
+    if _xp is numpy or isinstance(a, (numpy.ndarray, list, tuple)) or numpy.isscalar(a):
         return numpy.asarray(a)
     return _xp.asnumpy(a)

@@ -43,6 +43,9 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self._counts = {}
+        if isinstance(layers, Layer):
+            raise TypeError(f"Sequential: pass a list of layers, Sequential([{type(layers).__name__}"
+                            "(...), ...]), not one layer.")
         for layer in layers or []:
             self.add(layer)
 
@@ -150,6 +153,8 @@ class Sequential:
         if not self.layers:
             raise ValueError("compile: the model has no layers; add() some first.")
         loss, optimizer = losses.get(loss), optimizers.get(optimizer)   # checked before any change
+        if isinstance(metrics, str):
+            metrics = [metrics]
         for m in metrics or ():
             if m not in ("accuracy", "acc"):
                 raise ValueError(f"compile: unknown metric {m!r}; only 'accuracy' is supported.")
@@ -160,7 +165,12 @@ class Sequential:
                 f"compile: {last.name} applies softmax inside the layer, which the loss would "
                 "apply a second time; write it as its own last layer, Activation('softmax'), "
                 "so it is fused with the cross-entropy.")
-        self.build()                                    # draws the initial weights, once
+        output_shape = self.build()                     # draws the initial weights, once
+        if len(output_shape) != 1:
+            raise ValueError(
+                f"compile: the model outputs {output_shape} per sample, but cross-entropy "
+                "needs one score per class, (classes,); add Flatten() and Dense(classes) "
+                "before the softmax.")
         self.loss, self.optimizer, self._fused = loss, optimizer, fused
         self._train_slots = [(layer, key) for layer in self.layers if layer.trainable
                              for key in layer.params]
@@ -198,7 +208,8 @@ class Sequential:
                             f"x.astype('{B.floatx()}') / 255 for images.")
         x = B.to_device(x, dtype=B.floatx())
         if not bool(B.to_host(B.xp().isfinite(x).all())):
-            raise ValueError(f"{where}: x contains NaN or inf values; clean the data first.")
+            raise ValueError(f"{where}: x contains NaN or inf values (or values beyond "
+                             f"{B.floatx()}'s range); clean the data first.")
         if B.get_backend() == "numpy":
             memory.keep_freed_memory()          # batches reuse freed arrays (minicnn/memory.py)
         return x
@@ -206,7 +217,17 @@ class Sequential:
     def _check_y(self, y, n, where):
         """Targets: integer labels (N,) or one-hot (N, K); returns (targets, labels) on device."""
         k = self.output_shape[-1]
+        if not hasattr(y, "shape"):                     # a list, or something that is no array
+            try:
+                y = np.asarray(y)
+            except (TypeError, ValueError) as err:      # e.g. rows of different lengths
+                raise TypeError(f"{where}: y must be an array of labels (samples,) or one-hot "
+                                f"rows (samples, classes); np.asarray failed: {err}") from err
         y_host = B.to_host(y)
+        if y_host.dtype.kind not in "biuf":
+            raise TypeError(f"{where}: y must hold integer labels (samples,) or one-hot float "
+                            f"rows (samples, classes), got {type(y).__name__} of dtype "
+                            f"{y_host.dtype}; e.g. np.asarray(labels, dtype='int64').")
         if y_host.shape[:1] != (n,):
             rows = y_host.shape[0] if y_host.ndim else "no"
             raise ValueError(f"{where}: x has {n} samples but y has {rows} rows; they must match.")
@@ -225,6 +246,9 @@ class Sequential:
                                  f"outputs {k}; use to_categorical(y, {k}).")
             if not np.isfinite(y_host).all():
                 raise ValueError(f"{where}: y contains NaN or inf values.")
+            if n and (y_host.min() < 0 or y_host.max() > 1):
+                raise ValueError(f"{where}: one-hot (or soft) targets must lie in [0, 1], got "
+                                 f"values in [{y_host.min()}, {y_host.max()}].")
             if n and not np.allclose(y_host.sum(axis=1), 1.0, atol=1e-3):
                 raise ValueError(f"{where}: each row of one-hot (or soft) targets must sum to 1.")
             labels = y_host.argmax(axis=1)
@@ -333,6 +357,7 @@ class Sequential:
         """[loss, accuracy] on (x, y), inference mode."""
         self._require_compiled("evaluate")
         positive_int(batch_size, "evaluate: batch_size")
+        _check_verbose(verbose, "evaluate")
         x = self._check_x(x, "evaluate")
         t, lab = self._check_y(y, x.shape[0], "evaluate")
         with self._team(batch_size, x.shape[0]) as team:
@@ -373,6 +398,9 @@ class Sequential:
         """
         self._require_compiled("fit")
         positive_int(batch_size, "fit: batch_size")
+        _check_verbose(verbose, "fit")
+        if not isinstance(shuffle, (bool, np.bool_)):
+            raise TypeError(f"fit: shuffle must be True or False, got {shuffle!r}.")
         callbacks = _callback_list(callbacks)
         if not is_count(epochs) or epochs < 0:
             raise ValueError(f"fit: epochs must be an int >= 0, got {epochs!r}.")
@@ -425,8 +453,10 @@ class Sequential:
             for cb in cbs:
                 cb.on_epoch_begin(epoch)
             start = time.perf_counter()
+            saved = self._training_state()                    # to undo this epoch if it fails
             logs = self._train_epoch(x, t, lab, batch_size, shuffle, verbose, cbs, team)
             if logs is None:                                  # non-finite loss: stopped
+                self._restore_training_state(saved)
                 self.history.stopped = self._stopped_reason(epoch)
                 break
             if validation is not None:
@@ -441,7 +471,8 @@ class Sequential:
                 break
 
     def _train_epoch(self, x, t, lab, batch_size, shuffle, verbose, cbs, team=None):
-        """One pass over the data; returns {"loss", "acc"}, or None if the loss went non-finite.
+        """One pass over the data; returns {"loss", "acc"}, or None if the loss (or, at the
+        end, a weight) went non-finite.
 
         Metrics add up on the device. The host reads them every batch on NumPy
         (free); on a GPU every 50 batches while a progress bar shows them (one
@@ -480,23 +511,37 @@ class Sequential:
         finally:
             if bar is not None:
                 bar.close()
-        loss_sum, correct = (float(v) for v in B.to_host(xp.stack([loss_sum, correct])))
-        if not math.isfinite(loss_sum):                       # read only now (GPU, no bar)
+        finite = xp.stack([xp.isfinite(a).all() for a in self._weight_arrays()]).all()
+        loss_sum, correct, finite = (float(v) for v in B.to_host(xp.stack([loss_sum, correct,
+                                                                           finite])))
+        if not (math.isfinite(loss_sum) and finite):          # (loss read only now on a GPU)
             self.stop_training = True
             return None
         return {"loss": loss_sum / seen, "acc": correct / seen}
 
     def _stopped_reason(self, epoch):
         if self._bad_batch is None:
-            where, when = f"epoch {epoch + 1}", " (read at the end of the epoch, on a GPU)"
+            where, when = f"epoch {epoch + 1}", " (found at the end of the epoch)"
         else:
             where = f"epoch {epoch + 1}, batch {self._bad_batch + 1}"
             when = "" if B.get_backend() == "numpy" else \
                 " (read every 50 batches on a GPU: in the 50 up to this one)"
-        print(f"fit: the training loss became NaN or inf at {where}{when}; training stopped. "
-              "Try a lower learning rate. The weights of the last good checkpoint, if any, are "
-              "untouched.", file=sys.stderr, flush=True)
-        return f"non-finite loss at {where}"
+        print(f"fit: the training loss or the weights became NaN or inf at {where}{when}; "
+              f"training stopped, and the weights and optimizer state from the start of epoch "
+              f"{epoch + 1} are back in the model. Try a lower learning rate.",
+              file=sys.stderr, flush=True)
+        return f"non-finite loss at {where}; the weights from before it are restored"
+
+    def _training_state(self):
+        """Copies of every weight and of the optimizer's state (what an epoch changes)."""
+        return [a.copy() for a in self._weight_arrays()], self.optimizer.get_state()
+
+    def _restore_training_state(self, saved):
+        """Put back what _training_state copied, in place (worker processes share the arrays)."""
+        weights, optimizer_state = saved
+        for a, w in zip(self._weight_arrays(), weights):
+            a[...] = w
+        self.optimizer.set_state(optimizer_state)
 
     # ---- weights ---------------------------------------------------------
     def _weight_slots(self):
@@ -505,6 +550,10 @@ class Sequential:
         return [(i, layer, kind, key) for i, layer in enumerate(self.layers)
                 for kind, group in (("params", layer.params), ("state", layer.state))
                 for key in group]
+
+    def _weight_arrays(self):
+        """The model's own weight arrays (not copies), in _weight_slots order."""
+        return [getattr(layer, kind)[key] for _, layer, kind, key in self._weight_slots()]
 
     def get_weights(self):
         """Host copies of every weight, in Keras' order."""
@@ -516,21 +565,33 @@ class Sequential:
         slots = self._weight_slots()
         if len(weights) != len(slots):
             raise ValueError(f"set_weights: the model has {len(slots)} weight arrays, got {len(weights)}.")
+        host = []
         for (_, layer, kind, key), w in zip(slots, weights):
             current = getattr(layer, kind)[key]
             if tuple(np.shape(w)) != tuple(current.shape):
                 raise ValueError(f"set_weights: {layer.name}/{key} has shape {tuple(current.shape)}, "
                                  f"got {tuple(np.shape(w))}.")
-        for (_, layer, kind, key), w in zip(slots, weights):
-            getattr(layer, kind)[key][...] = B.to_device(np.asarray(w), dtype=B.floatx())
+            host.append(_real_values(B.to_host(w), f"set_weights: {layer.name}/{key}",
+                                     "pass finite real numbers"))
+        for (_, layer, kind, key), w in zip(slots, host):
+            getattr(layer, kind)[key][...] = B.to_device(w, dtype=B.floatx())
 
     def save_weights(self, path):
-        """Write every weight to an .npz file, atomically (temp file, then rename)."""
-        arrays = {f"{i:03d}/{layer.name}/{key}": np.array(B.to_host(getattr(layer, kind)[key]))
-                  for i, layer, kind, key in self._weight_slots()}
+        """Write every weight to an .npz file, atomically (temp file, then rename).
+
+        Refuses NaN or inf weights, so that a diverged model never replaces a good file.
+        """
+        path = _file_path("save_weights", path)
+        arrays = {}
+        for i, layer, kind, key in self._weight_slots():
+            name = f"{i:03d}/{layer.name}/{key}"
+            arrays[name] = _real_values(np.array(B.to_host(getattr(layer, kind)[key])),
+                                        f"save_weights: layer {name}",
+                                        "the model has diverged; nothing was written")
         directory = require_folder("save_weights", path, "first")
         fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".npz.tmp", dir=directory)
         try:
+            os.fchmod(fd, 0o666 & ~_umask())   # as open() would make it (mkstemp gives 0600)
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, **arrays)
                 f.flush()
@@ -543,6 +604,7 @@ class Sequential:
 
     def load_weights(self, path):
         """Load an .npz written by save_weights (no pickle); the model is unchanged on any error."""
+        path = _file_path("load_weights", path)
         slots = self._weight_slots()
         try:
             with open(path, "rb") as f:
@@ -570,6 +632,8 @@ class Sequential:
             if stored[names[0]].shape != tuple(current.shape):
                 raise ValueError(f"load_weights: layer {prefix} {layer.name} {key}: the file has "
                                  f"shape {stored[names[0]].shape}, the model {tuple(current.shape)}.")
+            _real_values(stored[names[0]], f"load_weights: {path}, layer {prefix} {layer.name} "
+                         f"{key}", "the file is corrupt or from a diverged run")
             matched.append(names[0])
         if len(stored) != len(slots):
             raise ValueError(f"load_weights: {path} holds {len(stored)} arrays, the model "
@@ -611,6 +675,40 @@ def _callback_list(callbacks):
         if callable(getattr(cb, "check", None)):
             cb.check()
     return callbacks
+
+
+def _check_verbose(verbose, who):
+    if isinstance(verbose, str) or verbose not in (0, 1, 2):
+        raise ValueError(f"{who}: verbose must be 0 (silent), 1 (progress bar) or 2 (one "
+                         f"line per epoch), got {verbose!r}.")
+
+
+def _file_path(who, path):
+    """A weights file's path as a string; not empty and not a folder."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{who}: path must be a file name (str or os.PathLike), got "
+                        f"{type(path).__name__} {path!r}; e.g. 'weights.npz'.")
+    path = os.fspath(path)
+    if not path or os.path.isdir(path):
+        raise ValueError(f"{who}: {path!r} is {'empty' if not path else 'a folder'}; give a "
+                         "file name such as 'weights.npz'.")
+    return path
+
+
+def _real_values(a, what, hint):
+    """``a`` if it holds finite real numbers; else a ValueError naming ``what``."""
+    if a.dtype.kind not in "biuf":
+        raise ValueError(f"{what} has dtype {a.dtype}, not real numbers ({hint}).")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise ValueError(f"{what} holds NaN or inf values ({hint}).")
+    return a
+
+
+def _umask():
+    """This process's umask (read by setting it, then putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _validation_pair(validation_data):

@@ -9,29 +9,56 @@ scalars, which keeps float32 parameters in float32. On CuPy each parameter's
 update is instead one fused kernel (minicnn/kernels.py), the same formulas.
 """
 import math
+import numbers
 
 from . import backend as B
 from . import kernels as K
 
 
 class Optimizer:
-    """Shared bookkeeping: ``lr`` (a plain, settable float) and ``iterations``."""
+    """Shared bookkeeping: ``lr`` (a settable positive float) and ``iterations``."""
 
     def __init__(self, lr):
-        self.lr = _positive(f"{type(self).__name__}: lr", lr)
+        self.lr = lr
         self.iterations = 0   # number of completed step() calls
         self._slots = {}      # list position -> tuple of state arrays
         self._scratch = {}    # list position -> a work array (NumPy path only)
+
+    @property
+    def lr(self):
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):  # schedules and callbacks set it too: checked every time
+        self._lr = _positive(f"{type(self).__name__}: lr", value)
 
     def step(self, params, grads):
         """Update every ``params[i]`` in place from ``grads[i]``."""
         raise NotImplementedError
 
+    def get_state(self):
+        """Copies of the step count and of every slot (velocities, moments)."""
+        return self.iterations, {i: tuple(a.copy() for a in slots)
+                                 for i, slots in self._slots.items()}
+
+    def set_state(self, state):
+        """Put back what get_state returned, as if the steps since then never happened."""
+        self.iterations, slots = state
+        self._slots = {i: tuple(a.copy() for a in arrays) for i, arrays in slots.items()}
+
     def _pairs(self, params, grads):
+        """(i, (param, grad)) after checking the lists, before anything is updated."""
         if len(params) != len(grads):
             raise ValueError(
                 f"{type(self).__name__}.step: got {len(params)} parameters but "
                 f"{len(grads)} gradients; the two lists must be parallel.")
+        for i, slots in self._slots.items():
+            shape = None if i >= len(params) else tuple(params[i].shape)
+            if shape != tuple(slots[0].shape):
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {i} has shape {shape} but this "
+                    f"optimizer's state for it has shape {tuple(slots[0].shape)}: it was "
+                    "used with another model; give each model its own optimizer.")
         return enumerate(zip(params, grads))
 
     def _state(self, xp, i, p, n):
@@ -39,11 +66,6 @@ class Optimizer:
         slots = self._slots.get(i)
         if slots is None:
             slots = self._slots[i] = tuple(xp.zeros_like(p) for _ in range(n))
-        elif slots[0].shape != p.shape:
-            raise ValueError(
-                f"{type(self).__name__}: parameter {i} has shape {tuple(p.shape)} "
-                f"but this optimizer's state for it has shape {tuple(slots[0].shape)}; "
-                "use a new optimizer for a different model.")
         return slots
 
     def _work(self, xp, i, p):
@@ -64,10 +86,11 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum!r}.")
-        if weight_decay < 0.0:
-            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay!r}.")
+        if not (_is_real(momentum) and 0.0 <= momentum < 1.0):
+            raise ValueError(f"SGD: momentum must be a number in [0, 1), got {momentum!r}.")
+        if not (_is_real(weight_decay) and 0.0 <= weight_decay < math.inf):
+            raise ValueError(f"SGD: weight_decay must be a finite number >= 0, got "
+                             f"{weight_decay!r}.")
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self.weight_decay = float(weight_decay)
@@ -121,8 +144,8 @@ class Adam(Optimizer):
     def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         super().__init__(lr)
         for name, beta in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0.0 <= beta < 1.0:
-                raise ValueError(f"Adam: {name} must be in [0, 1), got {beta!r}.")
+            if not (_is_real(beta) and 0.0 <= beta < 1.0):
+                raise ValueError(f"Adam: {name} must be a number in [0, 1), got {beta!r}.")
         self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
         self.epsilon = _positive("Adam: epsilon", epsilon)
 
@@ -171,8 +194,12 @@ def get(identifier):
         "or pass an optimizer object such as minicnn.optimizers.Adam(lr=0.001).")
 
 
+def _is_real(value):
+    """A real number (int, float, NumPy scalar), not a bool or a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _positive(name, value):
-    value = float(value)
-    if not (math.isfinite(value) and value > 0.0):
+    if not (_is_real(value) and math.isfinite(value) and value > 0.0):
         raise ValueError(f"{name} must be a finite positive number, got {value!r}.")
-    return value
+    return float(value)

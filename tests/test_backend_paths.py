@@ -195,7 +195,7 @@ def test_non_finite_loss_read_at_epoch_end_still_stops_training(capsys):
         explode = C.LearningRateScheduler(lambda epoch: 0.01 if epoch == 0 else 1e30)
         history = model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[explode])
     err = capsys.readouterr().err
-    assert "NaN or inf at epoch 2 (read at the end of the epoch" in err, err
+    assert "NaN or inf at epoch 2 (found at the end of the epoch)" in err, err
     assert history.epoch == [0]
 
 

@@ -870,7 +870,9 @@ def test_nan_loss_stops_training_and_keeps_the_checkpoint(tmp_path, capsys):
     err = capsys.readouterr().err
     assert re.search(r"NaN or inf at epoch 2, batch \d+", err), err
     assert "stopped" in err
-    assert history.stopped == "non-finite loss at " + re.search(r"epoch 2, batch \d+", err)[0]
+    assert history.stopped == ("non-finite loss at " + re.search(r"epoch 2, batch \d+", err)[0]
+                               + "; the weights from before it are restored")
+    assert "from the start of epoch 2 are back in the model" in err
     assert history.epoch == [0]                           # fewer epochs than the 4 requested
     assert len(history.history["loss"]) == 1 and math.isfinite(history.history["loss"][0])
 
@@ -881,6 +883,36 @@ def test_nan_loss_stops_training_and_keeps_the_checkpoint(tmp_path, capsys):
     p = restored.predict(x)
     assert np.isfinite(p).all()
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-5)
+    # the model itself is back where epoch 1 left it, the checkpoint's weights, and
+    # so is its optimizer (4 steps of 16 images; the moments as they were then)
+    for mine, saved in zip(model.get_weights(), restored.get_weights()):
+        np.testing.assert_array_equal(mine, saved)
+    assert model.optimizer.iterations == 4
+
+
+def test_an_epoch_that_leaves_non_finite_weights_is_undone(capsys):
+    """A finite loss but a NaN weight after the last step (found at the end of the
+    epoch): the epoch's weights and Adam's moments and step count are put back."""
+    minicnn.seed(17)
+    x, y = halves(32)
+    model = small_model()
+    model.compile(optimizer=Adam(lr=0.01))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    before, state = model.get_weights(), model.optimizer.get_state()
+
+    class Poison(C.Callback):
+        def on_batch_end(self, batch, logs=None):
+            if batch == 1:                                # the epoch's last batch
+                model.layers[0].params["kernel"][0, 0, 0, 0] = np.nan
+    history = model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[Poison()])
+    assert "at epoch 1 (found at the end of the epoch)" in capsys.readouterr().err
+    assert history.epoch == [] and history.stopped.startswith("non-finite loss at epoch 1")
+    for mine, old in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(mine, old)
+    assert model.optimizer.iterations == state[0] == 2
+    for i, slots in state[1].items():
+        for now, then in zip(model.optimizer._slots[i], slots):
+            np.testing.assert_array_equal(now, then)
 
 
 def test_lr_scheduler_follows_the_assignment_schedule(a4):

@@ -164,3 +164,27 @@ def test_small_calls_and_reference_layers_stay_in_one_process(processes):
     model.layers[0].reference = True                          # textbook arithmetic, one process
     with model._team(40, 1000) as team:
         assert team is None
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_diverged_epoch_over_processes_is_undone(processes, capsys):
+    """The weights live in memory shared with the workers: putting back the epoch's
+    starting weights (a non-finite loss in epoch 2) writes into those same arrays."""
+    processes(2)
+    minicnn.seed(12)
+    model = small_model()
+    model.compile("categorical_crossentropy", minicnn.optimizers.SGD(lr=0.05))
+    x, y = data()
+    saved = {}
+
+    class Explode(minicnn.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:
+                saved["weights"] = model.get_weights()
+                model.optimizer.lr = 1e30
+    history = model.fit(x, y, batch_size=40, epochs=3, verbose=0, callbacks=[Explode()])
+    assert "NaN or inf at epoch 2" in capsys.readouterr().err
+    assert history.epoch == [0]
+    for now, before in zip(model.get_weights(), saved["weights"]):
+        np.testing.assert_array_equal(now, before)
+    assert np.isfinite(model.predict(x[:64])).all()
