@@ -15,8 +15,9 @@ Each is one NumPy call on the (blocks, R, K) stack of blocks (NumPy runs the
 BLAS product block by block, without a Python loop), plus one for a shorter
 last block.
 
-A block is never shorter than MIN_ROWS rows, where each call would cost more
-than it saves; other backends (a GPU has no such path) and SMALL_MACS = 0
+Blocks are planned only when each whole block has at least MIN_ROWS rows
+(below that each call would cost more than it saves); the leftover last block
+may be shorter. Other backends (a GPU has no such path) and SMALL_MACS = 0
 take each product whole. Where OpenBLAS lacks these kernels (it picks its
 kernels by CPU), blocks only add calls, 0-4% of a step when measured with
 OpenBLAS's Haswell kernels: set SMALL_MACS = 0 there.
@@ -33,7 +34,8 @@ MIN_ROWS = 64
 
 
 def rows_per_block(k, n, m):
-    """Rows of an (m, k) @ (k, n) product per block: m (one block) where blocks do not pay."""
+    """Rows per block of the product a @ b, a (m, k) and b (k, n); note the argument
+    order: k, n, then m. Returns m (one block) where blocks do not pay."""
     if B.get_backend() != "numpy" or k * n * m <= SMALL_MACS:
         return m
     rows = SMALL_MACS // (k * n)

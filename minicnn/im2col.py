@@ -9,12 +9,15 @@ becomes one matrix product:
 col2im is its adjoint: it adds each row's gradient back onto the patch it
 came from (overlapping patches accumulate).
 
-Two versions of each are kept: ``im2col_reference`` (a readable loop over
-the kh*kw kernel offsets) and ``im2col`` (one strided view, one copy; for rows
-narrower than 8 floats, such as a 1-channel image's, the offset loop), and ``col2im``
-(adds patch-ordered rows back) and ``col2im_offsets`` (adds one contiguous
-(N, H', W', C) block per kernel offset, each computed on demand; much faster on NumPy). The tests
-check that each pair agrees.
+Each has two versions, and the tests check that the two agree:
+
+    im2col_reference   a readable loop over the kh*kw kernel offsets;
+    im2col             one strided view, copied once; on NumPy it takes the
+                       offset loop instead when one kernel row of a patch
+                       (kw*C values) is under 8 floats, as for a 1-channel image;
+    col2im             adds the patch-ordered rows back, one strided add per offset;
+    col2im_offsets     adds one contiguous (N, H', W', C) block per kernel
+                       offset, each computed on demand (much faster on NumPy).
 """
 from . import backend as B
 
@@ -114,20 +117,20 @@ def col2im(dcols, x_shape, kh, kw, sh, sw):
     return dx
 
 
-def col2im_offsets(block, x_shape, kh, kw, sh, sw, out=None):
-    """col2im for a gradient delivered one kernel offset at a time.
+def col2im_offsets(block, x_shape, kh, kw, sh, sw, out):
+    """col2im for a gradient delivered one kernel offset at a time, written into ``out``.
 
     block(k) returns the (N, H', W', C) gradient of every patch's element at
     kernel offset k = a*kw + b; it is added onto the (a, b)-shifted grid in
     long contiguous runs, unlike the C-float runs of patch-ordered rows.
     Conv2D computes each block (a small GEMM) just before it is added, while
-    it is still in cache. ``out`` may be the array to fill.
+    it is still in cache. ``out``: the array of x_shape to fill, in the
+    gradient's dtype (the caller knows it before the first block exists).
     """
     n, h, w, c = x_shape
     oh, ow = (h - kh) // sh + 1, (w - kw) // sw + 1
-    dx = B.xp().empty(x_shape, dtype=B.floatx()) if out is None else out
-    dx[...] = 0
+    out[...] = 0
     for i in range(kh):
         for j in range(kw):
-            dx[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += block(i * kw + j)
-    return dx
+            out[:, i:i + sh * oh:sh, j:j + sw * ow:sw, :] += block(i * kw + j)
+    return out

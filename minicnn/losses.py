@@ -10,10 +10,12 @@ from . import backend as B
 
 class SoftmaxCrossEntropy:
     def forward(self, logits, y, validate=True):
-        """Mean loss over the batch, as a 0-d array on the backend (no host sync).
+        """Mean loss over the batch, as a 0-d array on the backend.
 
-        ``validate=False`` skips the label checks for data already checked once
-        (the model does that when data enters fit/evaluate).
+        The label checks (``validate=True``) read values to the host: one sync
+        on a GPU. ``validate=False`` skips them, for data already checked once
+        (the model does that when data enters fit/evaluate), and then nothing
+        is read to the host.
         """
         if validate:
             self._validate(logits, y)
@@ -25,10 +27,11 @@ class SoftmaxCrossEntropy:
         log_s = xp.log(s)
         self._probs = e / s                                     # softmax, (N, K)
         if y.ndim == 1:                                         # integer labels
-            picked = xp.take_along_axis(zs, y.reshape(-1, 1).astype(xp.int64), axis=1)
+            idx = y.reshape(-1, 1).astype(xp.int64, copy=False)  # (N, 1)
+            picked = xp.take_along_axis(zs, idx, axis=1)        # (N, 1): shifted logit of the true class
             loss = (log_s - picked).sum() / n
-            onehot = xp.zeros_like(zs)
-            xp.put_along_axis(onehot, y.reshape(-1, 1).astype(xp.int64), 1.0, axis=1)
+            onehot = xp.zeros_like(zs)                          # (N, K)
+            xp.put_along_axis(onehot, idx, 1.0, axis=1)
             self._targets = onehot
         else:                                                   # one-hot / soft targets
             t = y.astype(logits.dtype, copy=False)

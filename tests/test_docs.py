@@ -89,7 +89,8 @@ def test_im2col_worked_example_matches_library():
 
     counts = I.col2im(np.ones((1, 2, 2, 9)), (1, 4, 4, 1), 3, 3, 1, 1)[0, :, :, 0]
     np.testing.assert_array_equal(int_grid(text, "col2im-counts"), counts)
-    by_offset = I.col2im_offsets(lambda k: np.ones((1, 2, 2, 1)), (1, 4, 4, 1), 3, 3, 1, 1)
+    by_offset = I.col2im_offsets(lambda k: np.ones((1, 2, 2, 1)), (1, 4, 4, 1), 3, 3, 1, 1,
+                                 out=np.empty((1, 4, 4, 1)))
     np.testing.assert_array_equal(by_offset[0, :, :, 0], counts)
 
     dcols = np.ones((4, 1)) @ kernel.reshape(9, 1).T                  # g @ kernel^T

@@ -272,7 +272,9 @@ def test_col2im_by_offset_equals_col2im(kh, kw):
     oh, ow = 6 - kh + 1, 7 - kw + 1
     d = rand(2, oh, ow, kh * kw * 3, seed=4)
     blocks = d.reshape(2, oh, ow, kh * kw, 3)
-    by_offset = I.col2im_offsets(lambda k: blocks[:, :, :, k], x_shape, kh, kw, 1, 1)
+    out = np.full(x_shape, np.nan)                             # overwritten, not added to
+    by_offset = I.col2im_offsets(lambda k: blocks[:, :, :, k], x_shape, kh, kw, 1, 1, out=out)
+    assert by_offset is out
     np.testing.assert_allclose(by_offset, I.col2im(d, x_shape, kh, kw, 1, 1), rtol=1e-12, atol=1e-12)
 
 
@@ -399,6 +401,26 @@ def test_batchnorm_fast_path_equals_reference_in_float32(training):
         np.testing.assert_allclose(fast.grads[key], ref.grads[key], rtol=1e-4, atol=1e-3)
     for key in ("moving_mean", "moving_variance"):
         np.testing.assert_allclose(fast.state[key], ref.state[key], rtol=1e-6)
+
+
+@pytest.mark.parametrize("reference", [False, True])
+def test_batchnorm_float64_hyper_parameters_keep_float32(reference):
+    """NumPy scalars as momentum/epsilon must not turn float32 outputs into float64."""
+    B.set_floatx("float32")
+    try:
+        layer = L.BatchNormalization(momentum=np.float64(0.9), epsilon=np.float64(1e-3),
+                                     reference=reference)
+        x = (rand(4, 3, 5, 2) * 2 + 0.5).astype(np.float32)
+        layer.build(x.shape[1:])
+        y = layer.forward(x, training=True)
+        dx = layer.backward(np.ones_like(y))
+        assert y.dtype == dx.dtype == np.float32
+        for key in ("gamma", "beta"):
+            assert layer.grads[key].dtype == np.float32, key
+        for key in ("moving_mean", "moving_variance"):
+            assert layer.state[key].dtype == np.float32, key
+    finally:
+        B.set_floatx("float64")
 
 
 def test_gradcheck_catches_a_broken_batchnorm_backward():

@@ -99,8 +99,10 @@ class Activation(Layer):
 
     def __init__(self, activation, input_shape=None, name=None):
         super().__init__(input_shape=input_shape, name=name)
+        # the argument as given, usually a name such as "relu"; the layer that runs
+        # is self.fn (on Conv2D and Dense, .activation is that layer itself, or None)
         self.activation = activation
-        self.fn = get(activation) or Linear()
+        self.fn = get(activation) or Linear()                  # a ReLU, Softmax or Linear layer
 
     def forward(self, x, training=False):
         self._check_input(x)

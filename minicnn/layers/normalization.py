@@ -3,6 +3,7 @@
 Training, with batch mean mu and biased variance var over the M = N*H*W values
 of a channel:
     x_hat = (x - mu) / sqrt(var + eps),   y = gamma * x_hat + beta
+    dL/dgamma = sum(g * x_hat),   dL/dbeta = sum(g)   (sums over the M values)
     dL/dx = gamma / (M * sqrt(var + eps)) * (M*g - sum(g) - x_hat * sum(g * x_hat))
 Inference uses moving_mean and moving_variance instead, updated in training as
     moving = momentum * moving + (1 - momentum) * batch_stat   (unbiased variance).
@@ -25,8 +26,8 @@ class BatchNormalization(Layer):
             raise ValueError(f"BatchNormalization: momentum must be in [0, 1), got {momentum!r}.")
         if epsilon <= 0:
             raise ValueError(f"BatchNormalization: epsilon must be > 0, got {epsilon!r}.")
-        self.momentum = momentum
-        self.epsilon = epsilon
+        self.momentum = float(momentum)   # Python floats: a NumPy float64 here would
+        self.epsilon = float(epsilon)     # turn float32 outputs into float64 (NumPy 2)
 
     def build(self, input_shape):
         c = input_shape[-1]
@@ -140,7 +141,8 @@ class BatchNormalization(Layer):
             (x2, self.params["beta"] - mean * scale)
         _each_rows(lambda r: CH.scale_shift(src[r], scale, shift, out=y[r]), x2)
         self._xc, self._inv_std = xc, inv_std
-        self._x2, self._mean = x2, mean
+        # x and the moving mean: only the inference-mode backward reads them
+        self._x2, self._mean = (None, None) if training else (x2, mean)
         return y.reshape(x.shape)
 
     def _backward_fast(self, grad_out):
@@ -151,30 +153,34 @@ class BatchNormalization(Layer):
         gamma = self.params["gamma"]
         if self._fused:
             return self._backward_fused(g).reshape(grad_out.shape)
-        a = gamma * inv_std                                     # dL/dx = a*g - (xc*c_ + b)
+        scale = gamma * inv_std                                 # (C,)
         dx = xp.empty_like(g)
         if not self._training:                                  # x_hat = (x - moving_mean) * inv_std
             x2 = self._x2
+            # sums (2, C): sum(g) and sum(g * x) per channel
             sums = _sum_rows(lambda r: xp.stack([CH.channel_sum(g[r]),
                                                CH.channel_dot(g[r], x2[r])]), g)
             dbeta, gx = sums[0], sums[1]                        # (C,) each
             dgamma = (gx - self._mean * dbeta) * inv_std
             self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
-            _each_rows(lambda r: CH.scale(g[r], a, out=dx[r]), g)
+            _each_rows(lambda r: CH.scale(g[r], scale, out=dx[r]), g)   # dL/dx = scale*g
             return dx.reshape(grad_out.shape)
+        # sums (2, C): sum(g) and sum(g * xc) per channel
         sums = _sum_rows(lambda r: xp.stack([CH.channel_sum(g[r]),
                                            CH.channel_dot(g[r], xc[r])]), g)
         self.grads["gamma"], self.grads["beta"] = sums[1] * inv_std, sums[0]   # this process's rows
-        sums = P.allreduce(sums)                                # over the whole batch
+        sums = P.allreduce(sums)                                # (2, C), over the whole batch
         dbeta, dgamma = sums[0], sums[1] * inv_std              # (C,) each; dgamma = sum(g * x_hat)
         m = _values_per_channel(grad_out, g)
-        c_ = a * inv_std * dgamma * (1.0 / m)
-        b = a * dbeta * (1.0 / m)
+        # dL/dx = scale*g - mean_term - xc*xc_coeff, the formula at the top with
+        # x_hat = xc * inv_std; mean_term and xc_coeff are (C,)
+        mean_term = scale * dbeta * (1.0 / m)                   # scale * mean(g)
+        xc_coeff = scale * inv_std * dgamma * (1.0 / m)         # scale * inv_std * mean(g * x_hat)
         tmp = self._workspace("tmp", g.shape, g.dtype)
 
         def rows(r):
-            CH.scale_shift(g[r], a, -b, out=dx[r])              # a*g - b
-            CH.scale(xc[r], c_, out=tmp[r])                     # xc * c_
+            CH.scale_shift(g[r], scale, -mean_term, out=dx[r])  # scale*g - mean_term
+            CH.scale(xc[r], xc_coeff, out=tmp[r])               # xc * xc_coeff
             dx[r] -= tmp[r]
         _each_rows(rows, g)
         return dx.reshape(grad_out.shape)

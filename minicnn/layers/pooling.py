@@ -5,7 +5,11 @@
 Backward sends each window's whole gradient to its FIRST maximum in row-major
 (a, b) order (TensorFlow's rule): after a ReLU many windows are all zeros;
 copying the gradient to every tie would be wrong, splitting it would not
-match TensorFlow.
+match TensorFlow. With (a*, b*) the first argmax in the window of y[n, i, j, c]:
+
+    dL/dx[n, i*sh + a*, j*sw + b*, c] += g[n, i, j, c]   (g = dL/dy; every other x gets 0)
+
+The += matters only where windows overlap (strides smaller than the pool).
 """
 from .. import backend as B
 from .. import im2col as I
@@ -54,10 +58,10 @@ class MaxPooling2D(Layer):
         xp = B.xp()
         n, h, w, c = x.shape
         (ph, pw), (sh, sw) = self.pool_size, self.strides
-        xpad = I.pad_input(x, self._pads(h, w), value=-xp.inf)  # padding never wins a max
+        xpad = I.pad_input(x, self._pads(h, w), value=-xp.inf)  # (N, Hp, Wp, C); -inf never wins
         oh, ow, _ = self.output_shape
         win = I.im2col(xpad, ph, pw, sh, sw).reshape(n, oh, ow, ph * pw, c)  # (N, H', W', ph*pw, C)
-        arg = win.argmax(axis=3)                                  # first maximum wins ties
+        arg = win.argmax(axis=3)                                  # (N, H', W', C), first maximum wins ties
         y = xp.take_along_axis(win, arg[:, :, :, None, :], axis=3)[:, :, :, 0, :]  # (N, H', W', C)
         self._arg, self._x_shape, self._padded_shape = arg, x.shape, xpad.shape
         self._out_shape = tuple(y.shape)
@@ -73,7 +77,8 @@ class MaxPooling2D(Layer):
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         dwin = xp.zeros((n, oh, ow, ph * pw, c), dtype=grad_out.dtype)      # (N, H', W', ph*pw, C)
         xp.put_along_axis(dwin, self._arg[:, :, :, None, :], grad_out[:, :, :, None, :], axis=3)
-        dxpad = I.col2im(dwin.reshape(n, oh, ow, -1), self._padded_shape, ph, pw, sh, sw)
+        dcols = dwin.reshape(n, oh, ow, -1)                                 # (N, H', W', ph*pw*C)
+        dxpad = I.col2im(dcols, self._padded_shape, ph, pw, sh, sw)         # (N, Hp, Wp, C)
         (top, _), (left, _) = self._pads(h, w)
         return dxpad[:, top:top + h, left:left + w, :]                     # (N, H, W, C)
 
