@@ -98,8 +98,9 @@ def _make_rng(n):
 def seed(n):
     """Seed the generators used for initialisation, shuffling and dropout.
 
-    The same seed gives bit-identical runs on NumPy. ``n``: an int >= 0 (Python's
-    or NumPy's; not a float or a string).
+    Call it before the model is built (compile draws the initial weights). The same
+    seed gives bit-identical runs on NumPy for the same process and thread counts.
+    ``n``: an int >= 0 (Python's or NumPy's; not a float or a string).
     """
     global _seed, _host_rng, _rng
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):

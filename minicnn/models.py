@@ -105,7 +105,7 @@ class Sequential:
         return trainable, non_trainable
 
     def receptive_fields(self):
-        """[(receptive field, jump)] after each layer; None once spatial structure is gone.
+        """[(receptive field, jump)] after each layer; (None, None) once Flatten is passed.
 
         r_out = r_in + (k - 1) * j_in,   j_out = j_in * s   (r = j = 1 at the input),
         along the height axis (kernel_size[0], strides[0]); the assignment's are square.

@@ -27,8 +27,13 @@ def _pyplot():
 def _save(fig, path):
     """Write a figure atomically (temp file, then rename); returns the path."""
     tmp = f"{path}.tmp.png"
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    os.replace(tmp, path)
+    try:
+        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):                 # no half-written file left behind
+            os.remove(tmp)
+        raise
     return path
 
 

@@ -88,6 +88,21 @@ def test_plot_history(plt, tmp_path):
     assert viz.plot_history(h, path) == path and _is_png(path)
 
 
+def test_a_failed_picture_leaves_the_old_file_and_no_temp_file(tmp_path):
+    path = tmp_path / "h.png"
+    path.write_bytes(PNG + b"old")
+
+    class Broken:                                        # writes half a file, then fails
+        def savefig(self, name, **kwargs):
+            with open(name, "wb") as f:
+                f.write(PNG)
+            raise OSError("disk full")
+    with pytest.raises(OSError, match="disk full"):
+        viz._save(Broken(), str(path))
+    assert path.read_bytes() == PNG + b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["h.png"]
+
+
 def test_without_matplotlib_every_function_says_how_to_install(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib", None)   # import matplotlib now fails
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
