@@ -298,6 +298,25 @@ def positive_int(text):
     return value
 
 
+def non_negative_int(text):
+    """argparse type: an int >= 0 (a seed)."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def out_problem(out):
+    """Why --out cannot be the results folder (it or a folder above it is a file), or None."""
+    path = os.path.abspath(out)
+    while not os.path.exists(path):                 # the part that exists: made by makedirs
+        path = os.path.dirname(path)
+    if not os.path.isdir(path):
+        return (f"--out {out}: {path} is a file, not a folder; give a folder for the CSV "
+                "and PNG files (it is created if missing), e.g. --out runs")
+    return None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
@@ -307,7 +326,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=positive_int, default=None, help="override the model's epochs")
     p.add_argument("--batch-size", type=positive_int, default=None,
                    help="override the model's batch size")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=non_negative_int, default=0)
     p.add_argument("--limit", type=positive_int, default=None, help="train on the first N images only")
     p.add_argument("--out", default="runs", help="directory for CSV and PNG files")
     p.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
@@ -316,6 +335,9 @@ def main(argv=None):
     p.add_argument("--profile", action="store_true",
                    help="time each layer on one training batch and stop (no training)")
     args = p.parse_args(argv)
+    problem = out_problem(args.out)
+    if problem:
+        p.error(problem)
 
     if args.list:
         for name, (build, _, batch_size, epochs, schedule, _) in MODELS.items():
@@ -333,8 +355,12 @@ def main(argv=None):
         return 0
     try:
         minicnn.set_backend(args.backend)
-    except RuntimeError as err:
-        p.exit(2, f"error: {err}\n")
+    except RuntimeError as err:     # the library's advice, in this command line's words
+        message = str(err)
+        for call, flag in (("set_backend('numpy')", "--backend numpy"),
+                           ("set_backend('cupy')", "--backend cupy")):
+            message = message.replace(call, flag)
+        p.exit(2, f"error: {message}\n")
     minicnn.seed(args.seed)
     data = load_mnist(args.limit)
     if args.profile:

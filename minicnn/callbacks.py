@@ -1,6 +1,7 @@
 """Callbacks: code that ``Sequential.fit`` runs at fixed points of training.
 
-``fit`` calls, in order: ``set_model``, ``on_train_begin``, then per epoch
+``fit`` calls, in order: ``check`` (before it looks at the data),
+``set_model``, ``set_params``, ``on_train_begin``, then per epoch
 ``on_epoch_begin`` / ``on_batch_end`` (each batch) / ``on_epoch_end``, and
 finally ``on_train_end``. Epochs count from 0; messages print them from 1,
 as Keras does. ``logs`` at epoch end holds Python floats: 'loss', 'acc',
@@ -10,8 +11,10 @@ import csv
 import inspect
 import math
 import os
+import string
 import warnings
 
+from .layers.base import is_count, is_number
 from .utils import require_folder
 
 
@@ -19,6 +22,7 @@ class Callback:
     """Base class: every hook does nothing; subclasses override the ones they need."""
 
     model = None
+    params = None
 
     def check(self):
         """Raise a clear error now if this callback cannot work (fit calls it before it
@@ -26,6 +30,12 @@ class Callback:
 
     def set_model(self, model):
         self.model = model
+
+    def set_params(self, params):
+        """What this fit will do, told before training starts. ``params["metrics"]``
+        lists the keys every epoch's logs will hold, e.g. ["loss", "acc", "lr"] when
+        fit has no validation data; a callback that needs another key raises here."""
+        self.params = dict(params or {})
 
     def on_train_begin(self, logs=None):
         pass
@@ -52,13 +62,28 @@ class _Monitor:
     """
 
     def __init__(self, owner, monitor, mode="auto", min_delta=0.0):
+        if not (isinstance(monitor, str) and monitor):
+            raise TypeError(f"{owner}: monitor must be the name of a logs key such as "
+                            f"'val_loss' or 'acc', got {monitor!r}.")
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"{owner}: mode must be 'auto', 'min' or 'max', got {mode!r}.")
+        if not is_number(min_delta) or not math.isfinite(min_delta):
+            raise ValueError(f"{owner}: min_delta must be a finite number (the smallest change "
+                             f"that counts as an improvement, e.g. 1e-4), got {min_delta!r}.")
         if mode == "auto":
             mode = "max" if ("acc" in monitor and "loss" not in monitor) else "min"
         self.owner, self.monitor, self.mode = owner, monitor, mode
         self.min_delta = abs(float(min_delta))
         self.reset()
+
+    def require(self, params, otherwise=""):
+        """Raise now if fit says (in ``params["metrics"]``) it will never log the monitored
+        key; ``otherwise`` names one more way out. No "metrics" (fit did not say): no check."""
+        keys = (params or {}).get("metrics")
+        if keys is None or self.monitor in keys:
+            return
+        text = _missing_key(self.monitor, list(keys), lambda key: f"monitor={key!r}")
+        raise ValueError(f"{self.owner}: {text}{otherwise}.")
 
     def reset(self):
         self.best = math.inf if self.mode == "min" else -math.inf
@@ -129,7 +154,7 @@ class LearningRateScheduler(Callback):
             raise TypeError(f"LearningRateScheduler: schedule must be callable, got {schedule!r}.")
         self.schedule = schedule
         self.verbose = verbose
-        self._takes_lr = _positional_count(schedule) != 1
+        self._takes_lr = _takes_lr(schedule)
 
     def on_epoch_begin(self, epoch, logs=None):
         lr = float(self.model.optimizer.lr)
@@ -156,14 +181,21 @@ class ReduceLROnPlateau(Callback):
 
     def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4,
                  min_lr=0.0, mode="auto", verbose=0):
-        if not 0.0 < factor < 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor!r}.")
-        if patience < 0 or min_lr < 0:
-            raise ValueError("ReduceLROnPlateau: patience and min_lr must be >= 0.")
+        if not (is_number(factor) and 0.0 < factor < 1.0):
+            raise ValueError(f"ReduceLROnPlateau: factor must be a number in (0, 1) (what lr "
+                             f"is multiplied by, e.g. 0.1), got {factor!r}.")
+        _patience("ReduceLROnPlateau", patience)
+        if not (is_number(min_lr) and math.isfinite(min_lr) and min_lr >= 0):
+            raise ValueError(f"ReduceLROnPlateau: min_lr must be a finite number >= 0 (the "
+                             f"lowest lr it sets, e.g. 1e-5), got {min_lr!r}.")
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
         self.min_lr, self.verbose = float(min_lr), verbose
         self._best = _Monitor("ReduceLROnPlateau", monitor, mode, min_delta)
         self.wait = 0
+
+    def set_params(self, params):
+        super().set_params(params)
+        self._best.require(params)
 
     def on_train_begin(self, logs=None):
         self._best.reset()
@@ -198,12 +230,50 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, filepath, monitor="val_acc", save_best_only=True, mode="auto", verbose=0):
-        self.filepath, self.monitor = os.fspath(filepath), monitor
+        self.filepath = _path_text("ModelCheckpoint", "filepath", filepath, "runs/best.npz")
+        self.monitor = monitor
         self.save_best_only, self.verbose = save_best_only, verbose
         self._best = _Monitor("ModelCheckpoint", monitor, mode)
 
     def check(self):
-        _folder_exists("ModelCheckpoint", self.filepath)        # found now, not after an epoch
+        """The filepath's folder exists and its placeholders format (with stand-in values:
+        epoch 1, 0.5 for every logs key), so a typo shows now, not after an epoch."""
+        _folder_exists("ModelCheckpoint", self.filepath)
+        fields = self._fields()
+        if not fields and os.path.isdir(self.filepath):
+            raise IsADirectoryError(f"ModelCheckpoint: {self.filepath} is a folder; give the "
+                                    "path of a file in it, e.g. os.path.join(folder, 'best.npz').")
+        try:
+            self.filepath.format(**{key: 1 if key == "epoch" else 0.5 for key in fields})
+        except (ValueError, TypeError, IndexError, KeyError, AttributeError) as err:
+            raise ValueError(
+                f"ModelCheckpoint: filepath {self.filepath!r} cannot be formatted ({err}); "
+                "write placeholders as {epoch:02d} or {val_acc:.4f}: a logs key, then an "
+                "optional format spec for a number.") from None
+
+    def set_params(self, params):
+        """fit's logs keys are known now: every placeholder and the monitor must be one."""
+        super().set_params(params)
+        keys = (params or {}).get("metrics")
+        if keys is None:
+            return
+        for key in self._fields():
+            if key != "epoch" and key not in keys:
+                text = _missing_key(key, ["epoch"] + list(keys), lambda k: "{" + k + "}")
+                raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} cannot be "
+                                 f"filled in: {text}.")
+        if self.save_best_only:
+            self._best.require(params, ", or save every epoch with save_best_only=False")
+
+    def _fields(self):
+        """The names of the filepath's placeholders ('epoch', 'val_acc', ...)."""
+        try:
+            return [name for _, name, _, _ in string.Formatter().parse(self.filepath)
+                    if name is not None]
+        except ValueError as err:      # e.g. a lone '{'
+            raise ValueError(f"ModelCheckpoint: filepath {self.filepath!r} is not a valid "
+                             f"format string ({err}); write a literal brace as '{{{{' or "
+                             "'}}}}'.") from None
 
     def on_train_begin(self, logs=None):
         self._best.reset()
@@ -250,11 +320,14 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor="val_loss", min_delta=0, patience=0, mode="auto",
                  restore_best_weights=False, verbose=0):
-        if patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience!r}.")
+        _patience("EarlyStopping", patience)
         self.monitor, self.patience = monitor, int(patience)
         self.restore_best_weights, self.verbose = restore_best_weights, verbose
         self._best = _Monitor("EarlyStopping", monitor, mode, min_delta)
+
+    def set_params(self, params):
+        super().set_params(params)
+        self._best.require(params)
 
     def on_train_begin(self, logs=None):
         self._best.reset()
@@ -292,31 +365,37 @@ class CSVLogger(Callback):
     (loss, acc, val_loss, val_acc, lr).
 
     Each row is flushed at once, so the file is complete up to the last
-    finished epoch even if training dies.
+    finished epoch even if training dies. The file is opened at the end of the
+    first epoch, not before: a fit that fails sooner leaves an old log as it was.
     """
 
     def __init__(self, filename, separator=",", append=False):
-        self.filename, self.separator, self.append = os.fspath(filename), separator, append
+        self.filename = _path_text("CSVLogger", "filename", filename, "runs/log.csv")
+        if not (isinstance(separator, str) and len(separator) == 1):
+            raise ValueError(f"CSVLogger: separator must be one character such as ',' or "
+                             f"'\\t', got {separator!r}.")
+        self.separator, self.append = separator, append
         self._file = self._writer = self._keys = None
-        self._header_done = False
 
     def check(self):
         _folder_exists("CSVLogger", self.filename)
+        if os.path.isdir(self.filename):
+            raise IsADirectoryError(f"CSVLogger: {self.filename} is a folder; give the path of "
+                                    "a file in it, e.g. os.path.join(folder, 'log.csv').")
 
     def on_train_begin(self, logs=None):
         self.on_train_end()  # close a file left open by an interrupted fit
-        has_rows = (self.append and os.path.exists(self.filename)
-                    and os.path.getsize(self.filename) > 0)
-        self._file = open(self.filename, "a" if self.append else "w", newline="")
-        self._writer = csv.writer(self._file, delimiter=self.separator, lineterminator="\n")
         self._keys = None
-        self._header_done = has_rows  # appending to a file that already has a header
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
-        if self._keys is None:
+        if self._file is None:          # the first epoch of this fit: open (and empty) now
+            has_rows = (self.append and os.path.exists(self.filename)
+                        and os.path.getsize(self.filename) > 0)
+            self._file = open(self.filename, "a" if self.append else "w", newline="")
+            self._writer = csv.writer(self._file, delimiter=self.separator, lineterminator="\n")
             self._keys = list(logs)
-            if not self._header_done:
+            if not has_rows:            # a log appended to has its header already
                 self._writer.writerow(["epoch"] + self._keys)
         self._writer.writerow([epoch] + [logs.get(k, "NA") for k in self._keys])
         self._file.flush()
@@ -333,14 +412,45 @@ def _folder_exists(who, path):
         require_folder(who, path, "before fit")
 
 
-def _positional_count(fn):
-    """How many positional arguments ``fn`` accepts (2 if it takes *args or is unknown)."""
+def _takes_lr(schedule):
+    """True to call schedule(epoch, lr), False for schedule(epoch); a TypeError if it
+    accepts neither. A schedule whose signature Python cannot read gets (epoch, lr)."""
     try:
-        params = inspect.signature(fn).parameters.values()
+        signature = inspect.signature(schedule)
     except (TypeError, ValueError):
-        return 2
-    kinds = [p.kind for p in params]
-    if inspect.Parameter.VAR_POSITIONAL in kinds:
-        return 2
-    return sum(k in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-               for k in kinds)
+        return True
+    for args, takes_lr in (((0, 0.1), True), ((0,), False)):
+        try:
+            signature.bind(*args)
+            return takes_lr
+        except TypeError:
+            pass
+    raise TypeError(f"LearningRateScheduler: schedule{signature} cannot be called as "
+                    "schedule(epoch, lr) or schedule(epoch); write it as, e.g., "
+                    "def schedule(epoch, lr): return lr * 0.9.")
+
+
+def _patience(who, patience):
+    if not (is_count(patience) and patience >= 0):
+        raise ValueError(f"{who}: patience must be an int >= 0 (epochs to wait without "
+                         f"improvement), got {patience!r}.")
+
+
+def _path_text(who, name, path, example):
+    """A str or os.PathLike path as a str, or a TypeError naming the argument."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    if not (isinstance(path, str) and path):
+        raise TypeError(f"{who}: {name} must be a file path (a str or pathlib.Path) such as "
+                        f"{example!r}, got {path!r}.")
+    return path
+
+
+def _missing_key(key, keys, show):
+    """Why the logs key ``key`` will not be there, given the ``keys`` fit logs, and what to
+    do instead; ``show`` writes a key as the user wrote it (monitor='x' or {x})."""
+    if key.startswith("val_") and key[4:] in keys:
+        return (f"{show(key)} is logged only with validation data, and this fit has none; "
+                "pass validation_data=(x_val, y_val) or validation_split=0.1 to fit, or use "
+                f"{show(key[4:])}")
+    return f"{show(key)} is not a key fit logs ({', '.join(keys)}); use one of those"

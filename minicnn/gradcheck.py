@@ -17,6 +17,7 @@ Command line (prints the table, exits 1 above the threshold):
     python -m minicnn.gradcheck Conv2D --input-shape 7,9,3 --filters 4 --kernel-size 3 --strides 2
 """
 import argparse
+import math
 import sys
 
 import numpy as np  # host side: all checking happens on host copies
@@ -135,8 +136,49 @@ def gradcheck_loss(loss, logits, y, h=1e-6):
 
 
 # ---- command line ----------------------------------------------------------
+# argparse types: a bad value becomes a usage error (exit status 2) that names it.
 def _ints(text):
-    return tuple(int(v) for v in text.split(","))
+    """'7,9,3' -> (7, 9, 3): sizes, each an int >= 1."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected positive ints separated by commas, such as 7,9,3; got {text!r}")
+    return values
+
+
+def _positive_int(text):
+    """An int >= 1 (a count: samples, filters, units)."""
+    return _int_at_least(text, 1)
+
+
+def _non_negative_int(text):
+    """An int >= 0 (a seed)."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text, low):
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < low:
+        raise argparse.ArgumentTypeError(f"expected an int >= {low}, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    """A finite number > 0 (the error threshold)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, such as 1e-6; "
+                                         f"got {text!r}")
+    return value
 
 
 def _make_layer(args):
@@ -164,18 +206,18 @@ def main(argv=None):
                                 description="Gradient-check one layer against central differences.")
     p.add_argument("layer")
     p.add_argument("--input-shape", type=_ints, required=True, help="per-sample shape, e.g. 7,9,3")
-    p.add_argument("--batch", type=int, default=2)
-    p.add_argument("--filters", type=int, default=4)
+    p.add_argument("--batch", type=_positive_int, default=2)
+    p.add_argument("--filters", type=_positive_int, default=4)
     p.add_argument("--kernel-size", type=_ints, default=(3,))
     p.add_argument("--strides", type=_ints, default=None)
     p.add_argument("--padding", default="valid")
     p.add_argument("--pool-size", type=_ints, default=(2,))
-    p.add_argument("--units", type=int, default=5)
+    p.add_argument("--units", type=_positive_int, default=5)
     p.add_argument("--rate", type=float, default=0.3)
     p.add_argument("--activation", default=None)
     p.add_argument("--inference", action="store_true", help="check the inference-mode pass")
-    p.add_argument("--threshold", type=float, default=THRESHOLD)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threshold", type=_positive_float, default=THRESHOLD)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
     args = p.parse_args(argv)
     unpair = lambda t: t[0] if t and len(t) == 1 else t  # noqa: E731
     args.kernel_size, args.pool_size = unpair(args.kernel_size), unpair(args.pool_size)

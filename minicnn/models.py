@@ -428,8 +428,12 @@ class Sequential:
             verbose = 2
         history = C.History()
         cbs = [history] + callbacks
-        for cb in cbs:
+        logged = ["loss", "acc"] + (["val_loss", "val_acc"] if validation is not None
+                                    else []) + ["lr"]
+        for cb in cbs:   # each learns the model and what this fit will log, before it starts
             cb.set_model(self)
+            if callable(getattr(cb, "set_params", None)):       # not every callback has it
+                cb.set_params({"epochs": epochs, "batch_size": batch_size, "metrics": logged})
         self.stop_training = False
         self.history = history
         with self._team(batch_size, n, t) as team:      # worker processes, if any, for this fit

@@ -5,15 +5,17 @@ Each factory returns a callable with the Keras signature
 ``lr`` is accepted but ignored, so a schedule depends on the epoch only.
 """
 import math
-from numbers import Real
+
+from .layers.base import is_count, is_number
 
 
 class Schedule:
     """Base class: subclasses implement ``value(epoch)``; ``__call__`` checks the epoch."""
 
     def __call__(self, epoch, lr=None):
-        if isinstance(epoch, bool) or int(epoch) != epoch or epoch < 0:
-            raise ValueError(f"{self!r}: epoch must be an integer >= 0, got {epoch!r}.")
+        if not (is_number(epoch) and math.isfinite(epoch) and epoch == int(epoch) and epoch >= 0):
+            raise ValueError(f"{self!r}: epoch must be a whole number >= 0 (0 for the first "
+                             f"epoch), got {epoch!r}.")
         return self.value(int(epoch))
 
     def value(self, epoch):
@@ -34,7 +36,10 @@ class inverse_time_decay(Schedule):
     def __init__(self, lr0, k, decimals=10):
         self.lr0 = _positive("inverse_time_decay", "lr0", lr0)
         self.k = _non_negative("inverse_time_decay", "k", k)
-        self.decimals = decimals
+        if decimals is not None and not (is_count(decimals) and decimals >= 0):
+            raise ValueError(f"inverse_time_decay: decimals must be an int >= 0 (places to round "
+                             f"to) or None for no rounding, got {decimals!r}.")
+        self.decimals = None if decimals is None else int(decimals)
 
     def value(self, epoch):
         lr = self.lr0 / (1.0 + self.k * epoch)
@@ -46,11 +51,8 @@ class step_decay(Schedule):
 
     def __init__(self, lr0, drop, every):
         self.lr0 = _positive("step_decay", "lr0", lr0)
-        if not 0.0 < drop <= 1.0:
-            raise ValueError(f"step_decay: drop must be in (0, 1], got {drop!r}.")
-        if isinstance(every, bool) or int(every) != every or every < 1:
-            raise ValueError(f"step_decay: every must be an integer >= 1, got {every!r}.")
-        self.drop, self.every = float(drop), int(every)
+        self.drop = _fraction("step_decay", "drop", drop)
+        self.every = _count("step_decay", "every", every, 1)
 
     def value(self, epoch):
         return self.lr0 * self.drop ** (epoch // self.every)
@@ -61,9 +63,7 @@ class exponential_decay(Schedule):
 
     def __init__(self, lr0, rate):
         self.lr0 = _positive("exponential_decay", "lr0", lr0)
-        if not 0.0 < rate <= 1.0:
-            raise ValueError(f"exponential_decay: rate must be in (0, 1], got {rate!r}.")
-        self.rate = float(rate)
+        self.rate = _fraction("exponential_decay", "rate", rate)
 
     def value(self, epoch):
         return self.lr0 * self.rate ** epoch
@@ -104,8 +104,9 @@ class one_cycle(Schedule):
         self.epochs = _count("one_cycle", "epochs", epochs, 2)
         self.start_div = _at_least_one("start_div", start_div)
         self.final_div = _at_least_one("final_div", final_div)
-        if not 0.0 <= pct_start < 1.0:
-            raise ValueError(f"one_cycle: pct_start must be in [0, 1), got {pct_start!r}.")
+        if not (is_number(pct_start) and 0.0 <= pct_start < 1.0):
+            raise ValueError(f"one_cycle: pct_start must be a number in [0, 1) (the share of "
+                             f"the run spent warming up, e.g. 0.3), got {pct_start!r}.")
         self.pct_start = float(pct_start)
 
     def value(self, epoch):
@@ -121,24 +122,33 @@ class one_cycle(Schedule):
 
 # ---- argument checks --------------------------------------------------------
 def _positive(who, name, value):
-    if not (isinstance(value, Real) and math.isfinite(value) and value > 0):
+    if not (is_number(value) and math.isfinite(value) and value > 0):
         raise ValueError(f"{who}: {name} must be a finite number > 0, got {value!r}.")
     return float(value)
 
 
 def _non_negative(who, name, value):
-    if not (isinstance(value, Real) and math.isfinite(value) and value >= 0):
+    if not (is_number(value) and math.isfinite(value) and value >= 0):
         raise ValueError(f"{who}: {name} must be a finite number >= 0, got {value!r}.")
     return float(value)
 
 
+def _fraction(who, name, value):
+    """A factor in (0, 1] that the learning rate is multiplied by."""
+    if not (is_number(value) and 0.0 < value <= 1.0):
+        raise ValueError(f"{who}: {name} must be a number in (0, 1] (the factor the learning "
+                         f"rate is multiplied by, e.g. 0.5), got {value!r}.")
+    return float(value)
+
+
 def _count(who, name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{who}: {name} must be an integer >= {minimum}, got {value!r}.")
-    return value
+    """An int (Python's or NumPy's) >= minimum, as a Python int."""
+    if not (is_count(value) and value >= minimum):
+        raise ValueError(f"{who}: {name} must be an int >= {minimum}, got {value!r}.")
+    return int(value)
 
 
 def _at_least_one(name, value):
-    if not (isinstance(value, Real) and math.isfinite(value) and value >= 1):
+    if not (is_number(value) and math.isfinite(value) and value >= 1):
         raise ValueError(f"one_cycle: {name} must be a number >= 1, got {value!r}.")
     return float(value)

@@ -3,6 +3,8 @@ import os
 
 import numpy as np  # host side: labels are prepared before they enter the model
 
+from .layers.base import is_count
+
 
 def require_folder(who, path, when):
     """The folder ``path`` goes into; FileNotFoundError, naming it, if it is missing
@@ -16,6 +18,10 @@ def require_folder(who, path, when):
 
 def to_categorical(y, num_classes=None, dtype="float32"):
     """Integer labels (N,) -> one-hot rows (N, num_classes), like Keras' np_utils.to_categorical."""
+    if num_classes is not None and not (is_count(num_classes) and num_classes >= 1):
+        raise ValueError(f"to_categorical: num_classes must be a positive int (how many classes, "
+                         f"e.g. 10 for digits) or None to count them from the labels; "
+                         f"got {num_classes!r}.")
     y = np.asarray(y)
     if y.dtype.kind not in "iu":
         if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
@@ -28,7 +34,9 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     if num_classes is None:
         num_classes = int(y.max()) + 1 if y.size else 0
     if y.size and y.max() >= num_classes:
-        raise ValueError(f"to_categorical: label {y.max()} does not fit {num_classes} classes.")
-    out = np.zeros((y.shape[0], num_classes), dtype=dtype)
+        raise ValueError(f"to_categorical: label {y.max()} does not fit {num_classes} classes "
+                         f"(labels 0 .. {num_classes - 1}); pass num_classes={y.max() + 1} "
+                         "or more.")
+    out = np.zeros((y.shape[0], int(num_classes)), dtype=dtype)
     out[np.arange(y.shape[0]), y] = 1
     return out

@@ -223,3 +223,146 @@ def test_auto_mode_and_bad_mode():
     assert C.EarlyStopping(monitor="val_loss")._best.mode == "min"
     with pytest.raises(ValueError, match="mode"):
         C.EarlyStopping(mode="best")
+
+
+# ---- problems found before training --------------------------------------------
+NO_VALIDATION = {"metrics": ["loss", "acc", "lr"]}          # what fit logs without validation
+WITH_VALIDATION = {"metrics": ["loss", "acc", "val_loss", "val_acc", "lr"]}
+
+
+def tiny_model():
+    """A real Sequential and 12 images of 4x4, for the tests that go through fit."""
+    from minicnn import layers as L
+    from minicnn.models import Sequential
+    model = Sequential([L.Flatten(input_shape=(4, 4, 1)), L.Dense(3), L.Activation("softmax")])
+    model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
+    x = np.random.default_rng(0).random((12, 4, 4, 1)).astype("float32")
+    y = np.eye(3, dtype="float32")[np.arange(12) % 3]
+    return model, x, y
+
+
+@pytest.mark.parametrize("name, message", [
+    ("w-{epoch:q}.npz", r"cannot be formatted \(Unknown format code 'q'.*\{epoch:02d\}"),
+    ("w-{val_acc:d}.npz", r"cannot be formatted \(Unknown format code 'd'"),
+    ("w-{}.npz", r"cannot be formatted"),
+    ("w-{epoch.npz", r"not a valid format string .*write a literal brace as '\{\{'"),
+])
+def test_checkpoint_bad_filepath_is_found_by_check(tmp_path, name, message):
+    cb = C.ModelCheckpoint(str(tmp_path / name), save_best_only=False)
+    with pytest.raises(ValueError, match=message):
+        cb.check()
+
+
+def test_checkpoint_bad_format_spec_stops_fit_before_training(tmp_path):
+    model, x, y = tiny_model()
+    before = [w.copy() for w in model.get_weights()]
+    cb = C.ModelCheckpoint(str(tmp_path / "w-{epoch:q}.npz"), save_best_only=False)
+    with pytest.raises(ValueError, match="cannot be formatted"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
+    for w, old in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, old)              # not one step taken
+    assert os.listdir(tmp_path) == []
+    for name in ("w-{epoch:02d}-{val_acc:.4f}.npz", "best.npz", "w-{loss:.3e}-{{x}}.npz"):
+        C.ModelCheckpoint(str(tmp_path / name)).check()   # placeholders that do format
+
+
+def test_checkpoint_monitor_without_validation_is_refused_by_set_params(tmp_path):
+    cb = C.ModelCheckpoint(str(tmp_path / "noval.npz"))    # monitor='val_acc', best only
+    with pytest.raises(ValueError, match=r"ModelCheckpoint: monitor='val_acc' is logged only "
+                                         r"with validation data, and this fit has none; pass "
+                                         r"validation_data=.*monitor='acc', or save every "
+                                         r"epoch with save_best_only=False\."):
+        cb.set_params(NO_VALIDATION)
+    cb.set_params(WITH_VALIDATION)
+    assert cb.params == WITH_VALIDATION
+    C.ModelCheckpoint(str(tmp_path / "e.npz"), save_best_only=False).set_params(NO_VALIDATION)
+    C.ModelCheckpoint(str(tmp_path / "b.npz"), monitor="loss").set_params(NO_VALIDATION)
+
+
+def test_checkpoint_placeholders_must_be_logged_keys(tmp_path):
+    cb = C.ModelCheckpoint(str(tmp_path / "w-{val_acc:.3f}.npz"), save_best_only=False)
+    with pytest.raises(ValueError, match=r"cannot be filled in: \{val_acc\} is logged only with "
+                                         r"validation data.*or use \{acc\}\."):
+        cb.set_params(NO_VALIDATION)
+    cb.set_params(WITH_VALIDATION)
+    typo = C.ModelCheckpoint(str(tmp_path / "w-{val_f1}.npz"))
+    with pytest.raises(ValueError, match=r"\{val_f1\} is not a key fit logs \(epoch, loss, acc, "
+                                         r"val_loss, val_acc, lr\); use one of those"):
+        typo.set_params(WITH_VALIDATION)
+
+
+def test_checkpoint_set_params_without_metrics_checks_nothing(tmp_path):
+    """A caller that does not say what it logs (e.g. a hand-written loop) gets the old,
+    per-epoch behaviour: a warning when the monitored key is missing."""
+    cb = C.ModelCheckpoint(str(tmp_path / "w-{val_f1}.npz"))
+    cb.set_params({})
+    assert cb.params == {}
+
+
+@pytest.mark.parametrize("make, fix", [
+    (lambda: C.EarlyStopping(), "monitor='loss'"),
+    (lambda: C.ReduceLROnPlateau(), "monitor='loss'"),
+    (lambda: C.EarlyStopping(monitor="val_acc"), "monitor='acc'"),
+])
+def test_val_monitors_without_validation_are_refused_by_set_params(make, fix):
+    cb = make()
+    with pytest.raises(ValueError, match=r"monitor='val_\w+' is logged only with validation "
+                                         r"data, and this fit has none; pass validation_data="
+                                         r"\(x_val, y_val\) or validation_split=0\.1 to fit, "
+                                         r"or use " + fix):
+        cb.set_params(NO_VALIDATION)
+    make().set_params(WITH_VALIDATION)
+
+
+def test_unknown_monitor_is_refused_by_set_params():
+    with pytest.raises(ValueError, match=r"EarlyStopping: monitor='accuracy' is not a key fit "
+                                         r"logs \(loss, acc, lr\); use one of those\."):
+        C.EarlyStopping(monitor="accuracy").set_params(NO_VALIDATION)
+
+
+@pytest.mark.parametrize("make", [lambda path: C.CSVLogger(path),
+                                  lambda path: C.ModelCheckpoint(path)])
+def test_a_folder_given_as_the_file_is_refused_by_check(tmp_path, make):
+    with pytest.raises(IsADirectoryError, match=r"is a folder; give the path of a file in it"):
+        make(str(tmp_path)).check()
+
+
+# ---- CSVLogger keeps an old log when fit fails before an epoch ends ----------------
+class Interrupt(C.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        raise KeyboardInterrupt          # e.g. Ctrl-C during the first epoch
+
+
+@pytest.mark.parametrize("append", [False, True])
+def test_csv_logger_leaves_the_old_log_when_fit_fails_early(tmp_path, append):
+    path = tmp_path / "log.csv"
+    old = "epoch,loss,acc,lr\n0,1.0,0.5,0.01\n"
+    path.write_text(old)
+    model, x, y = tiny_model()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=1, verbose=0,
+                  callbacks=[C.CSVLogger(str(path), append=append), Interrupt()])
+    assert path.read_text() == old
+    # a fit that finishes an epoch then replaces the log (or, appending, adds to it)
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[C.CSVLogger(str(path), append=append)])
+    rows = list(csv.reader(path.open()))
+    if append:
+        assert path.read_text().startswith(old) and len(rows) == 4
+    else:
+        assert rows[0] == ["epoch", "loss", "acc", "lr"] and len(rows) == 3
+    assert [row[0] for row in rows[-2:]] == ["0", "1"]
+
+
+@pytest.mark.parametrize("make", [lambda d: C.ModelCheckpoint(str(d / "b.npz")),
+                                  lambda d: C.EarlyStopping(),
+                                  lambda d: C.ModelCheckpoint(str(d / "w-{val_loss}.npz"),
+                                                              save_best_only=False)])
+def test_fit_refuses_a_val_key_without_validation_before_training(tmp_path, make):
+    model, x, y = tiny_model()
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.raises(ValueError, match="logged only with validation data"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[make(tmp_path)])
+    for w, old in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(w, old)
+    assert os.listdir(tmp_path) == [] and model.history is None
+    model.fit(x, y, epochs=1, verbose=0, validation_data=(x, y), callbacks=[make(tmp_path)])

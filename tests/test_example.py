@@ -79,3 +79,42 @@ def test_quick_go_crazy_run_learns(tmp_path):
     assert float(row["val_acc"]) > 0.3              # 10 classes: chance is 0.1
     assert float(row["lr"]) == pytest.approx(0.003)
     assert "Total params: 13,880" in result.stdout
+
+
+def test_negative_seed_is_a_usage_error():
+    result = run_example("--seed", "-1", timeout=60)
+    assert result.returncode == 2
+    assert "argument --seed: must be 0 or more, got -1" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("below", ["", "sub"])
+def test_out_that_is_a_file_is_refused_before_mnist_loads(tmp_path, below):
+    a_file = tmp_path / "results.txt"
+    a_file.write_text("keep me")
+    out = os.path.join(str(a_file), below) if below else str(a_file)
+    result = run_example("--out", out, "--epochs", "1", timeout=60)
+    assert result.returncode == 2
+    assert f"error: --out {out}: {a_file} is a file, not a folder; give a folder" \
+        in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""                      # no summary, no MNIST, no training
+    assert a_file.read_text() == "keep me"
+
+
+def test_cupy_backend_without_a_gpu_names_the_command_line_flag():
+    from minicnn import backend
+    try:
+        backend.set_backend("cupy")
+    except RuntimeError:
+        pass
+    else:
+        pytest.skip("CuPy and a CUDA device are available here: --backend cupy works")
+    finally:
+        backend.set_backend("numpy")
+    result = run_example("--backend", "cupy", "--epochs", "1", timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: --backend cupy: ")
+    assert "--backend numpy" in result.stderr
+    assert "set_backend" not in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,11 +1,14 @@
 """The gradient checker itself: it passes correct layers and catches wrong ones."""
+import re
 import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from minicnn import layers as L
 from minicnn.gradcheck import gradcheck, gradcheck_loss
+from minicnn.gradcheck import main as gradcheck_main
 from minicnn.losses import SoftmaxCrossEntropy
 
 
@@ -70,3 +73,24 @@ def test_cli_prints_errors_and_exit_status():
     too_small = run_cli("Conv2D", "--input-shape", "2,2,1", "--kernel-size", "3")
     assert too_small.returncode == 2 and "Traceback" not in too_small.stderr
     assert "3x3 kernel does not fit in a 2x2 input" in too_small.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch", "0"], r"argument --batch: expected an int >= 1, got '0'"),
+    (["--batch", "-2"], r"argument --batch: expected an int >= 1, got '-2'"),
+    (["--units", "1.5"], r"argument --units: expected an int >= 1, got '1.5'"),
+    (["--seed", "-1"], r"argument --seed: expected an int >= 0, got '-1'"),
+    (["--threshold", "-1"], r"argument --threshold: expected a finite number > 0, such as 1e-6"),
+    (["--threshold", "nan"], r"argument --threshold: expected a finite number > 0"),
+    (["--threshold", "inf"], r"argument --threshold: expected a finite number > 0"),
+    (["--input-shape", "4,4,0"], r"argument --input-shape: expected positive ints separated "
+                                 r"by commas, such as 7,9,3; got '4,4,0'"),
+    (["--input-shape", "4,x"], r"argument --input-shape: expected positive ints"),
+])
+def test_cli_bad_numbers_are_usage_errors(capsys, args, message):
+    with pytest.raises(SystemExit) as stop:
+        gradcheck_main(["Dense", "--input-shape", "4", *args])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: python -m minicnn.gradcheck")
+    assert re.search(message, err), err

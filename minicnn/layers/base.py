@@ -20,6 +20,11 @@ def is_count(v):
     return isinstance(v, numbers.Integral) and not isinstance(v, bool)
 
 
+def is_number(v):
+    """A real number, Python's or NumPy's (np.float32(0.5) counts; True and '0.5' do not)."""
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
+
 def positive_int(v, what):
     """``v`` as an int >= 1, or a ValueError naming ``what``."""
     if not is_count(v) or v < 1:
@@ -40,6 +45,17 @@ def pair(v, what):
     return int(v2[0]), int(v2[1])
 
 
+def shape_of(v, what):
+    """A per-sample shape (no batch axis) as a tuple of ints >= 1; else a ValueError naming
+    ``what``."""
+    if not (isinstance(v, (tuple, list)) and len(v) > 0
+            and all(is_count(d) and d >= 1 for d in v)):
+        hint = f"; for one axis write ({v!r},)" if is_count(v) and v >= 1 else ""
+        raise ValueError(f"{what} must be a tuple of positive ints such as (28, 28, 1) "
+                         f"(no batch axis), got {v!r}{hint}.")
+    return tuple(int(d) for d in v)
+
+
 class Layer:
     # For the receptive-field columns of Sequential.summary(): the window this
     # layer looks at and how far it steps, in its own input's pixels.
@@ -47,7 +63,9 @@ class Layer:
     rf_stride = 1
 
     def __init__(self, input_shape=None, name=None):
-        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        who = f"{type(self).__name__}{'' if name is None else ' ' + repr(name)}"
+        self.input_shape = None if input_shape is None else \
+            shape_of(input_shape, f"{who}: input_shape")
         self.name = name
         self.params = {}
         self.grads = {}

@@ -8,15 +8,16 @@ from .. import backend as B
 from .. import kernels as K
 from .. import parallel as P
 from .. import threads as T
-from .base import Layer
+from .base import Layer, is_number
 
 
 class Dropout(Layer):
     def __init__(self, rate, input_shape=None, name=None):
         super().__init__(input_shape=input_shape, name=name)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate!r}.")
-        self.rate = rate
+        if not (is_number(rate) and 0.0 <= rate < 1.0):
+            raise ValueError(f"Dropout: rate must be a number in [0, 1), the fraction of units "
+                             f"dropped, e.g. Dropout(0.25); got {rate!r}.")
+        self.rate = float(rate)
 
     def forward(self, x, training=False):
         self._check_input(x)
