@@ -9,10 +9,10 @@ scalars, which keeps float32 parameters in float32. On CuPy each parameter's
 update is instead one fused kernel (minicnn/kernels.py), the same formulas.
 """
 import math
-import numbers
 
 from . import backend as B
 from . import kernels as K
+from .layers.base import is_number
 
 
 class Optimizer:
@@ -86,9 +86,9 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
         super().__init__(lr)
-        if not (_is_real(momentum) and 0.0 <= momentum < 1.0):
+        if not (is_number(momentum) and 0.0 <= momentum < 1.0):
             raise ValueError(f"SGD: momentum must be a number in [0, 1), got {momentum!r}.")
-        if not (_is_real(weight_decay) and 0.0 <= weight_decay < math.inf):
+        if not (is_number(weight_decay) and 0.0 <= weight_decay < math.inf):
             raise ValueError(f"SGD: weight_decay must be a finite number >= 0, got "
                              f"{weight_decay!r}.")
         self.momentum = float(momentum)
@@ -144,7 +144,7 @@ class Adam(Optimizer):
     def __init__(self, lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         super().__init__(lr)
         for name, beta in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not (_is_real(beta) and 0.0 <= beta < 1.0):
+            if not (is_number(beta) and 0.0 <= beta < 1.0):
                 raise ValueError(f"Adam: {name} must be a number in [0, 1), got {beta!r}.")
         self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
         self.epsilon = _positive("Adam: epsilon", epsilon)
@@ -194,12 +194,7 @@ def get(identifier):
         "or pass an optimizer object such as minicnn.optimizers.Adam(lr=0.001).")
 
 
-def _is_real(value):
-    """A real number (int, float, NumPy scalar), not a bool or a string."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def _positive(name, value):
-    if not (_is_real(value) and math.isfinite(value) and value > 0.0):
+    if not (is_number(value) and math.isfinite(value) and value > 0.0):
         raise ValueError(f"{name} must be a finite positive number, got {value!r}.")
     return float(value)
