@@ -127,6 +127,7 @@ def gradcheck_loss(loss, logits, y, h=1e-6):
     B.set_floatx("float64")
     try:
         z = B.to_device(B.to_host(logits), dtype="float64")
+        y = B.to_device(B.to_host(y))                   # labels or targets, host or device
         loss.forward(z, y)
         a = B.to_host(loss.backward())
         n = _elementwise(lambda: float(B.to_host(loss.forward(z, y))), z, h)

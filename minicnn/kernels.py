@@ -34,12 +34,13 @@ def _reduction(name, inputs, output, map_expr, post):
 
 # ---- optimizers: one kernel per parameter array, updating it in place ----------
 def adam(p, g, m, v, lr_t, beta_1, beta_2, epsilon):
-    """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr_t m / (sqrt(v) + eps)."""
-    _elementwise("adam", "T g, T lr_t, T b1, T b2, T eps", "T p, T m, T v", """
-        m = b1 * m + ((T)1 - b1) * g;
-        v = b2 * v + ((T)1 - b2) * (g * g);
+    """m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;  p -= lr_t m / (sqrt(v) + eps).
+    (1 - b) is computed here in double precision, as the NumPy path does, not in T.)"""
+    _elementwise("adam", "T g, T lr_t, T b1, T c1, T b2, T c2, T eps", "T p, T m, T v", """
+        m = b1 * m + c1 * g;
+        v = b2 * v + c2 * (g * g);
         p -= lr_t * (m / (sqrt(v) + eps));
-    """)(g, lr_t, beta_1, beta_2, epsilon, p, m, v)
+    """)(g, lr_t, beta_1, 1.0 - beta_1, beta_2, 1.0 - beta_2, epsilon, p, m, v)
 
 
 def sgd(p, g, lr, weight_decay):
@@ -95,13 +96,14 @@ def batchnorm_statistics(mean, squared_deviation, moving_mean, moving_variance,
     """(C,) inv_std = 1/sqrt(var + eps), var = squared_deviation / m (biased);
     the moving statistics are updated in place (with the unbiased variance)."""
     inv_std = B.xp().empty_like(mean)
-    _elementwise("bn_statistics", "T mean, T ssd, T mom, T eps, T m",
+    _elementwise("bn_statistics", "T mean, T ssd, T mom, T rest, T eps, T m",
                  "T moving_mean, T moving_variance, T inv_std", """
         T var = ssd / m;
-        moving_mean = mom * moving_mean + ((T)1 - mom) * mean;
-        moving_variance = mom * moving_variance + ((T)1 - mom) * (ssd / (m - (T)1));
+        moving_mean = mom * moving_mean + rest * mean;
+        moving_variance = mom * moving_variance + rest * (ssd / (m - (T)1));
         inv_std = (T)1 / sqrt(var + eps);
-    """)(mean, squared_deviation, momentum, epsilon, m, moving_mean, moving_variance, inv_std)
+    """)(mean, squared_deviation, momentum, 1.0 - momentum, epsilon, m, moving_mean,
+         moving_variance, inv_std)   # rest = 1 - momentum, in double as on the NumPy path
     return inv_std
 
 

@@ -502,14 +502,15 @@ class Sequential:
                 for cb in cbs:
                     cb.on_batch_end(b, {"size": int(idx.shape[0])})  # no metrics: no host sync
                 if read_every and (b % read_every == read_every - 1 or b == n_batches - 1):
-                    running = float(B.to_host(loss_sum)) / seen
+                    running, right = (float(v) for v in B.to_host(xp.stack([loss_sum, correct])))
+                    running /= seen                          # one read for both numbers
                     if not math.isfinite(running):
                         self._bad_batch = b
                         self.stop_training = True
                         return None
                     if bar is not None:
-                        bar.set_postfix_str(f"loss: {running:.4f} - acc: "
-                                            f"{float(B.to_host(correct)) / seen:.4f}", refresh=False)
+                        bar.set_postfix_str(f"loss: {running:.4f} - acc: {right / seen:.4f}",
+                                            refresh=False)
                 if bar is not None:
                     bar.update(1)
         finally:
@@ -572,9 +573,10 @@ class Sequential:
         host = []
         for (_, layer, kind, key), w in zip(slots, weights):
             current = getattr(layer, kind)[key]
-            if tuple(np.shape(w)) != tuple(current.shape):
+            shape = tuple(w.shape) if hasattr(w, "shape") else np.shape(w)   # host or device
+            if shape != tuple(current.shape):
                 raise ValueError(f"set_weights: {layer.name}/{key} has shape {tuple(current.shape)}, "
-                                 f"got {tuple(np.shape(w))}.")
+                                 f"got {shape}.")
             host.append(_real_values(B.to_host(w), f"set_weights: {layer.name}/{key}",
                                      "pass finite real numbers"))
         for (_, layer, kind, key), w in zip(slots, host):

@@ -181,6 +181,35 @@ def test_fit_reads_the_device_once_per_epoch_without_a_progress_bar():
     assert _fit_transfers(3, 2) - _fit_transfers(1, 2) == 2  # also with one line per epoch
 
 
+
+def test_the_progress_bar_reads_loss_and_accuracy_in_one_copy(monkeypatch):
+    """120 batches an epoch, the bar shown: one read every 50 batches and at the last
+    batch (loss and accuracy together), and the epoch's final read: 4 per epoch."""
+    from minicnn import models
+    monkeypatch.setattr(models, "_is_terminal", lambda: True)     # show the bar under pytest
+    n = 120 * 16
+    assert _fit_transfers(2, 1, n) - _fit_transfers(1, 1, n) == 4
+
+
+def test_device_arrays_are_accepted_where_a_user_may_pass_them():
+    """set_weights, to_categorical and gradcheck_loss take host or device arrays."""
+    from minicnn.gradcheck import gradcheck_loss
+    from minicnn.utils import to_categorical
+    with strict_xp.installed():
+        minicnn.seed(0)
+        model = Sequential([L.Conv2D(2, 3, input_shape=(5, 5, 1)), L.Flatten(), L.Dense(3)])
+        model.build()
+        host = model.get_weights()
+        model.set_weights([B.to_device(w + 1.0) for w in host])
+        for now, then in zip(model.get_weights(), host):
+            np.testing.assert_array_equal(now, then + np.float32(1.0))
+        np.testing.assert_array_equal(to_categorical(B.to_device(np.array([2, 0])), 3),
+                                      [[0, 0, 1], [1, 0, 0]])
+        logits = np.random.default_rng(0).standard_normal((4, 3))
+        errors = gradcheck_loss(SoftmaxCrossEntropy(), logits, np.array([0, 2, 1, 1]))
+        assert errors["logits"] < 1e-6
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_non_finite_loss_read_at_epoch_end_still_stops_training(capsys):
     from minicnn import callbacks as C
