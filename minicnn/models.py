@@ -43,6 +43,7 @@ class Sequential:
         self.stop_training = False
         self.history = None
         self._counts = {}
+        self._team_at_work = False      # True while a parallel.Team runs this model's calls
         if isinstance(layers, Layer):
             raise TypeError(f"Sequential: pass a list of layers, Sequential([{type(layers).__name__}"
                             "(...), ...]), not one layer.")
@@ -375,16 +376,21 @@ class Sequential:
             outs = [outputs_of(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)]
         return B.to_host(B.xp().concatenate(outs, axis=0))
 
-    def _team(self, batch_size, n_samples, targets=None):
+    def _team(self, batch_size, n_samples, targets=None, largest=None):
         """A context holding a parallel.Team that splits each batch over the CPU cores,
         or None where one process is better: CuPy, one core, small batches or little
-        data, or layers on their reference paths (which keep their textbook arithmetic)."""
+        data, or layers on their reference paths (which keep their textbook arithmetic).
+        A call made while a team is at work (predict in a callback during fit) runs in
+        this process: the team's workers are waiting for the next step. ``largest``:
+        the most samples any batch is cut from (n_samples if None), which bounds the
+        team's batch buffers."""
         size = P.get_processes()
-        if (B.get_backend() != "numpy" or size < 2 or batch_size < P.MIN_ROWS * size
-                or n_samples < P.MIN_SAMPLES
+        if (self._team_at_work or B.get_backend() != "numpy" or size < 2
+                or batch_size < P.MIN_ROWS * size or n_samples < P.MIN_SAMPLES
                 or any(getattr(layer, "reference", False) for layer in self.layers)):
             return contextlib.nullcontext()
-        return P.Team(self, size, batch_size, targets)
+        rows = min(batch_size, n_samples if largest is None else largest)
+        return P.Team(self, size, rows, targets)
 
     # ---- fit -------------------------------------------------------------
     def fit(self, x, y, batch_size=32, epochs=1, verbose=1, validation_data=None,
@@ -436,7 +442,8 @@ class Sequential:
                 cb.set_params({"epochs": epochs, "batch_size": batch_size, "metrics": logged})
         self.stop_training = False
         self.history = history
-        with self._team(batch_size, n, t) as team:      # worker processes, if any, for this fit
+        largest = n if validation is None else max(n, validation[0].shape[0])
+        with self._team(batch_size, n, t, largest) as team:   # worker processes, if any
             begun = []
             try:  # begun callbacks get on_train_end (files closed) even if training stops on an error
                 for cb in cbs:

@@ -135,6 +135,14 @@ def _shared_copy(a):
     return out
 
 
+def _is_shared(a):
+    """Does ``a`` already live in memory made by shared_empty (an anonymous mmap)?"""
+    base = a
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, memoryview) and isinstance(base.obj, mmap.mmap)   # frombuffer's
+
+
 class TeamError(RuntimeError):
     """A worker process failed or died; the step did not complete."""
 
@@ -193,35 +201,38 @@ class Team:
         if targets is not None:
             self.t = shared_empty((batch_size,) + tuple(targets.shape[1:]), targets.dtype)
             self.lab = shared_empty((batch_size,), np.int64)
-        self._threads_before = T.chosen_threads()
-        T.set_threads(1)                    # one core per process: no threads inside
-        T._blas.pin_one()
         ctx = multiprocessing.get_context("fork")
         self._is_worker, self._parent = False, os.getpid()
         self.spin = SPIN if size <= T.available_cores() else 0.0    # never spin on a shared core
         self.barrier = _Barrier(ctx, size, self._alive, self.spin)
         self._generation = 0                # changes whenever inference layers must be refolded
         self._workers, self._conns = [], []
-        try:
+        self._threads_before = T.chosen_threads()
+        try:    # from here on, close() undoes whatever was done (Ctrl-C included)
+            T.set_threads(1)                # one core per process: no threads inside
+            T._blas.pin_one()
             for rank in range(1, size):
                 parent_end, child_end = ctx.Pipe()
+                self._conns.append(parent_end)
                 proc = ctx.Process(target=_worker_main, args=(self, rank, child_end),
                                    name=f"minicnn-rank{rank}", daemon=True)
                 proc.start()
                 child_end.close()
                 self._workers.append(proc)
-                self._conns.append(parent_end)
         except BaseException:
             self.close()
             raise
+        model._team_at_work = True          # calls made during this one stay in this process
 
     @staticmethod
     def _share_weights(model):
-        """Move every parameter and state array into shared memory (in place in the layers)."""
+        """Move every parameter and state array into shared memory (in place in the layers);
+        arrays already there (from an earlier call) stay the same objects."""
         for layer in model.layers:
             for group in (layer.params, layer.state):
                 for key, value in group.items():
-                    group[key] = _shared_copy(value)
+                    if not _is_shared(value):
+                        group[key] = _shared_copy(value)
 
     def _alive(self):
         if self.failed[0]:
@@ -347,23 +358,27 @@ class Team:
             raise TeamError("a worker process failed during the step:\n" + "\n".join(errors))
 
     def close(self):
-        """Stop the workers and give this process its threads back."""
-        if self._workers:
-            self.failed[0] = 1              # a worker still inside a step gives it up
-        for conn in self._conns:
-            try:
-                conn.send(("stop",))
-            except OSError:
-                pass
-        for proc in self._workers:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join()
-        for conn in self._conns:
-            conn.close()
-        self._workers, self._conns = [], []
-        T.restore_threads(self._threads_before)
+        """Stop the workers and give this process its threads back (even if interrupted:
+        a worker whose pipe closes stops by itself)."""
+        try:
+            if self._workers:
+                self.failed[0] = 1          # a worker still inside a step gives it up
+            for conn in self._conns:
+                try:
+                    conn.send(("stop",))
+                except OSError:
+                    pass
+            for proc in self._workers:
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.terminate()
+                    proc.join()
+        finally:
+            for conn in self._conns:
+                conn.close()
+            self._workers, self._conns = [], []
+            self.model._team_at_work = False
+            T.restore_threads(self._threads_before)
 
     def __enter__(self):
         return self
@@ -373,13 +388,19 @@ class Team:
 
 
 def _worker_main(team, rank, conn):
-    """A worker's life: run commands from rank 0 until told to stop."""
+    """A worker's life: run commands from rank 0 until told to stop, or until rank 0
+    is gone (its end of the pipe closed, or this process handed to another parent)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)    # Ctrl-C is rank 0's to handle
     team._is_worker, team._parent = True, os.getppid()
+    for inherited in team._conns:   # rank 0's ends (this worker's own among them), copied by
+        inherited.close()           # the fork: closed here, so rank 0 closing them ends us
     team._conns, team._workers = [], []
     while True:
         try:
             _ask(lambda: conn.poll(0), team.spin)
+            while not conn.poll(POLL):
+                if os.getppid() != team._parent:
+                    return
             command = conn.recv()
         except (EOFError, OSError):
             return

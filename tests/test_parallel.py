@@ -188,3 +188,117 @@ def test_a_diverged_epoch_over_processes_is_undone(processes, capsys):
     for now, before in zip(model.get_weights(), saved["weights"]):
         np.testing.assert_array_equal(now, before)
     assert np.isfinite(model.predict(x[:64])).all()
+
+
+def test_predict_and_evaluate_in_a_callback_leave_a_parallel_fit_alone(processes):
+    """A call made during fit (here from on_epoch_end) runs in the calling process, on the
+    same weights, instead of a second team that would give the weights new arrays
+    behind the first team's workers."""
+    x, y = data()
+
+    class Peek(minicnn.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.predict(x[:280], batch_size=40)
+            self.model.evaluate(x, y, batch_size=40)
+
+    def run(n_processes, callbacks):
+        processes(n_processes)
+        B.set_floatx("float64")
+        minicnn.seed(11)
+        model = small_model()
+        model.compile("categorical_crossentropy", minicnn.optimizers.SGD(lr=0.05))
+        history = model.fit(x, y, batch_size=40, epochs=3, verbose=0, callbacks=callbacks)
+        return history.history["loss"], model.get_weights()
+
+    try:
+        alone, alone_w = run(1, [])
+        split, split_w = run(2, [Peek()])
+    finally:
+        B.set_floatx("float32")
+    np.testing.assert_allclose(split, alone, rtol=1e-12)
+    for a, b in zip(split_w, alone_w):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert multiprocessing.active_children() == []
+
+
+def test_weights_keep_their_arrays_from_one_parallel_call_to_the_next(processes):
+    processes(2)
+    model = small_model()
+    model.compile("categorical_crossentropy", "sgd")
+    x, _ = data(300, "float32")
+    model.predict(x, batch_size=40)                          # moves the weights to shared memory
+    kernel = model.layers[0].params["kernel"]
+    model.predict(x, batch_size=40)
+    assert model.layers[0].params["kernel"] is kernel
+
+
+def test_team_buffers_are_as_large_as_a_batch_can_be(processes):
+    """predict with a batch size far above the data: buffers for 300 images, not 10**8."""
+    processes(2)
+    model = small_model()
+    model.compile("categorical_crossentropy", "sgd")
+    x, _ = data(300, "float32")
+    np.testing.assert_allclose(model.predict(x, batch_size=10**8), model.predict(x, batch_size=300),
+                               rtol=1e-6, atol=1e-7)
+
+
+def test_an_interrupted_close_still_gives_the_threads_back(processes, monkeypatch):
+    from minicnn import threads as T
+    processes(2)
+    model = small_model()
+    model.compile("categorical_crossentropy", "sgd")
+    before, blas_before = T.chosen_threads(), T._blas._before
+    team = P.Team(model, 2, 40)
+    assert T.chosen_threads() == 1
+
+    def interrupted_join(self, timeout=None):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "join", interrupted_join)
+    with pytest.raises(KeyboardInterrupt):
+        team.close()
+    monkeypatch.undo()
+    assert T.chosen_threads() == before and T._blas._before == blas_before
+    assert not model._team_at_work
+    for child in multiprocessing.active_children():          # its pipe closed: it stops
+        child.join(timeout=5)
+    assert multiprocessing.active_children() == []
+
+
+def _state(pid):
+    """A process's state letter from /proc ('Z': exited, not yet reaped), or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
+
+
+def test_a_waiting_worker_stops_when_its_rank_0_is_killed(processes):
+    """rank 0 killed (SIGKILL: no clean-up at all) while its worker waits for a command."""
+    import signal
+    import time
+    processes(2)
+    read_end, write_end = os.pipe()
+    rank0 = os.fork()
+    if rank0 == 0:                                            # the child plays rank 0
+        try:
+            os.close(read_end)
+            model = small_model()
+            model.build()
+            team = P.Team(model, 2, 40)
+            os.write(write_end, str(team._workers[0].pid).encode())
+            time.sleep(60)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    worker = int(os.read(read_end, 32))
+    os.close(read_end)
+    os.kill(rank0, signal.SIGKILL)
+    os.waitpid(rank0, 0)
+    deadline = time.monotonic() + 10
+    while _state(worker) not in (None, "Z") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stuck = _state(worker) not in (None, "Z")
+    if stuck:
+        os.kill(worker, signal.SIGKILL)      # it holds pytest's output open: never leave it
+    assert not stuck, f"worker {worker} was still waiting 10 s after rank 0 died"
