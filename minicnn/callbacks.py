@@ -15,7 +15,7 @@ import string
 import warnings
 
 from .layers.base import is_count, is_number
-from .utils import require_folder
+from .utils import file_path, require_folder
 
 
 class Callback:
@@ -230,7 +230,7 @@ class ModelCheckpoint(Callback):
     """
 
     def __init__(self, filepath, monitor="val_acc", save_best_only=True, mode="auto", verbose=0):
-        self.filepath = _path_text("ModelCheckpoint", "filepath", filepath, "runs/best.npz")
+        self.filepath = file_path("ModelCheckpoint", "filepath", filepath, "runs/best.npz")
         self.monitor = monitor
         self.save_best_only, self.verbose = save_best_only, verbose
         self._best = _Monitor("ModelCheckpoint", monitor, mode)
@@ -240,9 +240,8 @@ class ModelCheckpoint(Callback):
         epoch 1, 0.5 for every logs key), so a typo shows now, not after an epoch."""
         _folder_exists("ModelCheckpoint", self.filepath)
         fields = self._fields()
-        if not fields and os.path.isdir(self.filepath):
-            raise IsADirectoryError(f"ModelCheckpoint: {self.filepath} is a folder; give the "
-                                    "path of a file in it, e.g. os.path.join(folder, 'best.npz').")
+        if not fields:                  # with placeholders, the path is a file's by its name
+            _not_a_folder("ModelCheckpoint", self.filepath, "best.npz")
         try:
             self.filepath.format(**{key: 1 if key == "epoch" else 0.5 for key in fields})
         except (ValueError, TypeError, IndexError, KeyError, AttributeError) as err:
@@ -370,7 +369,7 @@ class CSVLogger(Callback):
     """
 
     def __init__(self, filename, separator=",", append=False):
-        self.filename = _path_text("CSVLogger", "filename", filename, "runs/log.csv")
+        self.filename = file_path("CSVLogger", "filename", filename, "runs/log.csv")
         if not (isinstance(separator, str) and len(separator) == 1):
             raise ValueError(f"CSVLogger: separator must be one character such as ',' or "
                              f"'\\t', got {separator!r}.")
@@ -379,9 +378,7 @@ class CSVLogger(Callback):
 
     def check(self):
         _folder_exists("CSVLogger", self.filename)
-        if os.path.isdir(self.filename):
-            raise IsADirectoryError(f"CSVLogger: {self.filename} is a folder; give the path of "
-                                    "a file in it, e.g. os.path.join(folder, 'log.csv').")
+        _not_a_folder("CSVLogger", self.filename, "log.csv")
 
     def on_train_begin(self, logs=None):
         self.on_train_end()  # close a file left open by an interrupted fit
@@ -412,6 +409,12 @@ def _folder_exists(who, path):
         require_folder(who, path, "before fit")
 
 
+def _not_a_folder(who, path, example):
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{who}: {path} is a folder; give the path of a file in it, "
+                                f"e.g. os.path.join(folder, {example!r}).")
+
+
 def _takes_lr(schedule):
     """True to call schedule(epoch, lr), False for schedule(epoch); a TypeError if it
     accepts neither. A schedule whose signature Python cannot read gets (epoch, lr)."""
@@ -434,16 +437,6 @@ def _patience(who, patience):
     if not (is_count(patience) and patience >= 0):
         raise ValueError(f"{who}: patience must be an int >= 0 (epochs to wait without "
                          f"improvement), got {patience!r}.")
-
-
-def _path_text(who, name, path, example):
-    """A str or os.PathLike path as a str, or a TypeError naming the argument."""
-    if isinstance(path, os.PathLike):
-        path = os.fspath(path)
-    if not (isinstance(path, str) and path):
-        raise TypeError(f"{who}: {name} must be a file path (a str or pathlib.Path) such as "
-                        f"{example!r}, got {path!r}.")
-    return path
 
 
 def _missing_key(key, keys, show):

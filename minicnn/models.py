@@ -32,7 +32,7 @@ from .layers.base import Layer, is_count, positive_int
 from .layers.conv import Conv2D
 from .layers.dropout import Dropout
 from .layers.normalization import BatchNormalization
-from .utils import require_folder
+from .utils import file_path, require_folder
 
 
 class Sequential:
@@ -569,8 +569,7 @@ class Sequential:
 
     def get_weights(self):
         """Host copies of every weight, in Keras' order."""
-        return [np.array(B.to_host(getattr(layer, kind)[key]))
-                for _, layer, kind, key in self._weight_slots()]
+        return [np.array(B.to_host(a)) for a in self._weight_arrays()]
 
     def set_weights(self, weights):
         """Set every weight from a list in get_weights() order; checks all shapes first."""
@@ -594,7 +593,7 @@ class Sequential:
 
         Refuses NaN or inf weights, so that a diverged model never replaces a good file.
         """
-        path = _file_path("save_weights", path)
+        path = _weights_path("save_weights", path)
         arrays = {}
         for i, layer, kind, key in self._weight_slots():
             name = f"{i:03d}/{layer.name}/{key}"
@@ -617,7 +616,7 @@ class Sequential:
 
     def load_weights(self, path):
         """Load an .npz written by save_weights (no pickle); the model is unchanged on any error."""
-        path = _file_path("load_weights", path)
+        path = _weights_path("load_weights", path)
         slots = self._weight_slots()
         try:
             with open(path, "rb") as f:
@@ -696,15 +695,11 @@ def _check_verbose(verbose, who):
                          f"line per epoch), got {verbose!r}.")
 
 
-def _file_path(who, path):
-    """A weights file's path as a string; not empty and not a folder."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{who}: path must be a file name (str or os.PathLike), got "
-                        f"{type(path).__name__} {path!r}; e.g. 'weights.npz'.")
-    path = os.fspath(path)
-    if not path or os.path.isdir(path):
-        raise ValueError(f"{who}: {path!r} is {'empty' if not path else 'a folder'}; give a "
-                         "file name such as 'weights.npz'.")
+def _weights_path(who, path):
+    """A weights file's path as a string (utils.file_path), and not a folder."""
+    path = file_path(who, "path", path, "weights.npz")
+    if os.path.isdir(path):
+        raise ValueError(f"{who}: {path!r} is a folder; give a file name such as 'weights.npz'.")
     return path
 
 

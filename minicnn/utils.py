@@ -1,10 +1,22 @@
-"""Small helpers: data preparation, and the folder a file is to be written into."""
+"""Small helpers: data preparation, and the file paths the library writes to."""
 import os
 
 import numpy as np  # host side: labels are prepared before they enter the model
 
 from . import backend as B
 from .layers.base import is_count
+
+
+def file_path(who, name, path, example):
+    """``path`` (a str or os.PathLike) as a str: a TypeError for anything else, a
+    ValueError for an empty one, each naming the argument ``name`` of ``who``."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{who}: {name} must be a file path (a str or os.PathLike) such as "
+                        f"{example!r}, got {type(path).__name__} {path!r}.")
+    path = os.fspath(path)
+    if not path:
+        raise ValueError(f"{who}: {path!r} is empty; give a file name such as {example!r}.")
+    return path
 
 
 def require_folder(who, path, when):

@@ -176,7 +176,7 @@ def test_weights_paths_that_are_no_file_names(tmp_path):
         m.save_weights("")
     with pytest.raises(ValueError, match=r"save_weights: .* is a folder; give a file name"):
         m.save_weights(str(tmp_path))
-    with pytest.raises(TypeError, match=r"load_weights: path must be a file name .* int 3"):
+    with pytest.raises(TypeError, match=r"load_weights: path must be a file path .* int 3"):
         m.load_weights(3)
     m.save_weights(tmp_path / "w.npz")                        # a pathlib.Path is a file name
     m.load_weights(tmp_path / "w.npz")
