@@ -292,17 +292,18 @@ def profile(name, args, data):
 
 def positive_int(text):
     """argparse type: an int >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
+    return _int_at_least(text, 1)
 
 
 def non_negative_int(text):
     """argparse type: an int >= 0 (a seed)."""
+    return _int_at_least(text, 0)
+
+
+def _int_at_least(text, low):
     value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {low} or more, got {value}")
     return value
 
 

@@ -106,6 +106,12 @@ class Conv2D(Layer):
             return self._backward_on_grid(grad_out)
         return self._backward_fast(grad_out)
 
+    def _unpad(self, dxpad):
+        """dL/dx from dL/d(padded x): the padding's gradient is dropped."""
+        _, h, w, _ = self._x_shape
+        (top, _), (left, _) = self._pads(h, w)
+        return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
+
     # ---- the textbook version ----------------------------------------------
     def _forward_reference(self, x, training):
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
@@ -122,7 +128,6 @@ class Conv2D(Layer):
 
     def _backward_reference(self, grad_out):
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
-        n, h, w, _ = self._x_shape
         kernel, f = self.params["kernel"], self.filters
         g = grad_out if self.activation is None else self.activation.backward(grad_out)
         g = g.reshape(-1, f)                                            # (M, F)
@@ -134,8 +139,7 @@ class Conv2D(Layer):
         dcols = g @ kernel.reshape(-1, f).T                             # (M, kh*kw*C)
         dcols = dcols.reshape(grad_out.shape[:3] + (-1,))               # (N, H', W', kh*kw*C)
         dxpad = I.col2im(dcols, self._padded_shape, kh, kw, sh, sw)     # (N, Hp, Wp, C)
-        (top, _), (left, _) = self._pads(h, w)
-        return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
+        return self._unpad(dxpad)                                       # (N, H, W, C)
 
     # ---- the fast version: same maths, in cache-sized pieces and threads -----
     def _is_pointwise(self):
@@ -254,7 +258,7 @@ class Conv2D(Layer):
         g_act = self._activation_backward(grad_out, by_rows=relu_in_rows)
         f = self.filters
         kernel = self.params["kernel"]
-        n, h, w, c_in = self._x_shape
+        n, _, _, c_in = self._x_shape
         oh, ow, _ = self.output_shape
         (kh, kw), (sh, sw) = self.kernel_size, self.strides
         g = g_act.reshape(n, oh * ow, f)                                # (N, H'*W', F)
@@ -304,8 +308,7 @@ class Conv2D(Layer):
             dxpad = self._input_grad_as_convolution(g_act)              # (N, H+pads, W+pads, C)
         if self._is_pointwise():
             return dx                                                   # (N, H, W, C)
-        (top, _), (left, _) = self._pads(h, w)
-        return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
+        return self._unpad(dxpad)                                       # (N, H, W, C)
 
     def _per_offset_kernel(self):
         """kernel[a, b]^T for each offset k = a*kw + b: (kh*kw, F, C), a contiguous
@@ -342,7 +345,7 @@ class Conv2D(Layer):
         price of Hp*Wp / (H'*W') times the multiply-adds (hence GRID_RATIO).
         """
         f = self.filters
-        n, h, w, c_in = self._x_shape
+        n, _, _, c_in = self._x_shape
         oh, ow, _ = self.output_shape
         kh, kw = self.kernel_size
         _, hp, wp, _ = self._padded_shape
@@ -388,8 +391,7 @@ class Conv2D(Layer):
         self._store_grads(shares, has_ones=False)
         if not want_dx:
             return None
-        (top, _), (left, _) = self._pads(h, w)
-        return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
+        return self._unpad(dxpad)                                       # (N, H, W, C)
 
     def _input_grad_as_convolution(self, g):
         """dL/d(padded x) for stride 1 as one convolution: im2col and a single GEMM.
