@@ -344,11 +344,7 @@ class Team:
         errors = []
         for r, conn in enumerate(self._conns, start=1):
             try:
-                _ask(lambda: conn.poll(0), self.spin)
-                while not conn.poll(POLL):
-                    if not self._workers[r - 1].is_alive():
-                        raise EOFError
-                status, detail = conn.recv()
+                status, detail = _receive(conn, self.spin, self._workers[r - 1].is_alive)
             except (EOFError, OSError):
                 status, detail = "error", f"worker {r} exited unexpectedly"
             if status != "ok":
@@ -397,11 +393,7 @@ def _worker_main(team, rank, conn):
     team._conns, team._workers = [], []
     while True:
         try:
-            _ask(lambda: conn.poll(0), team.spin)
-            while not conn.poll(POLL):
-                if os.getppid() != team._parent:
-                    return
-            command = conn.recv()
+            command = _receive(conn, team.spin, lambda: os.getppid() == team._parent)
         except (EOFError, OSError):
             return
         kind, rows = command[0], command[-1]
@@ -419,6 +411,16 @@ def _worker_main(team, rank, conn):
         except BaseException:
             team.failed[0] = 1
             conn.send(("error", traceback.format_exc()))
+
+
+def _receive(conn, spin, other_alive):
+    """The next message on ``conn``, waited for as _ask waits; EOFError once the process
+    at the other end is gone (``other_alive()``, asked every POLL seconds)."""
+    _ask(lambda: conn.poll(0), spin)
+    while not conn.poll(POLL):
+        if not other_alive():
+            raise EOFError
+    return conn.recv()
 
 
 def _ask(ready, spin):
