@@ -17,7 +17,6 @@ import numbers
 import os
 import re
 import sys
-import tempfile
 import time
 import zipfile
 
@@ -32,7 +31,7 @@ from .layers.base import Layer, is_count, positive_int
 from .layers.conv import Conv2D
 from .layers.dropout import Dropout
 from .layers.normalization import BatchNormalization
-from .utils import file_path, require_folder
+from .utils import file_path, require_folder, write_atomically
 
 
 class Sequential:
@@ -600,19 +599,8 @@ class Sequential:
             arrays[name] = _real_values(np.array(B.to_host(getattr(layer, kind)[key])),
                                         f"save_weights: layer {name}",
                                         "the model has diverged; nothing was written")
-        directory = require_folder("save_weights", path, "first")
-        fd, tmp = tempfile.mkstemp(prefix=".weights-", suffix=".npz.tmp", dir=directory)
-        try:
-            os.fchmod(fd, 0o666 & ~_umask())   # as open() would make it (mkstemp gives 0600)
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        require_folder("save_weights", path, "first")
+        write_atomically(path, lambda f: np.savez(f, **arrays))
 
     def load_weights(self, path):
         """Load an .npz written by save_weights (no pickle); the model is unchanged on any error."""
@@ -710,13 +698,6 @@ def _real_values(a, what, hint):
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise ValueError(f"{what} holds NaN or inf values ({hint}).")
     return a
-
-
-def _umask():
-    """This process's umask (read by setting it, then putting it back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _validation_pair(validation_data):

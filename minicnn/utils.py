@@ -1,5 +1,6 @@
 """Small helpers: data preparation, and the file paths the library writes to."""
 import os
+import tempfile
 
 import numpy as np  # host side: labels are prepared before they enter the model
 
@@ -27,6 +28,36 @@ def require_folder(who, path, when):
         raise FileNotFoundError(f"{who}: the folder {folder} does not exist; create it "
                                 f"{when} (os.makedirs).")
     return folder
+
+
+def write_atomically(path, write):
+    """Call write(f) on a binary file, then rename it over ``path``: a crash or Ctrl-C
+    leaves the old file or the new one, never half of one, and no temporary file.
+
+    The temporary file lives in path's own folder (for the rename), is flushed to
+    disk before the rename, and gets the permissions open() would give it (0666
+    less the umask; mkstemp's own are 0600).
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=folder)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _umask():
+    """This process's umask (read by setting it, then putting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):

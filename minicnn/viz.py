@@ -5,12 +5,12 @@ ImportError saying how to get it, and nothing else in minicnn needs it.
 """
 import math
 import numbers
-import os
 
 import numpy as np  # host side: pictures are drawn from host copies
 
 from . import backend as B
 from .layers.conv import Conv2D
+from .utils import write_atomically
 
 
 def _pyplot():
@@ -26,14 +26,7 @@ def _pyplot():
 
 def _save(fig, path):
     """Write a figure atomically (temp file, then rename); returns the path."""
-    tmp = f"{path}.tmp.png"
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):                 # no half-written file left behind
-            os.remove(tmp)
-        raise
+    write_atomically(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
     return path
 
 

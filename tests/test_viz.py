@@ -93,9 +93,8 @@ def test_a_failed_picture_leaves_the_old_file_and_no_temp_file(tmp_path):
     path.write_bytes(PNG + b"old")
 
     class Broken:                                        # writes half a file, then fails
-        def savefig(self, name, **kwargs):
-            with open(name, "wb") as f:
-                f.write(PNG)
+        def savefig(self, f, **kwargs):
+            f.write(PNG)
             raise OSError("disk full")
     with pytest.raises(OSError, match="disk full"):
         viz._save(Broken(), str(path))
