@@ -1,8 +1,8 @@
 """Kept or rebuilt im2col columns: whole training steps with two limits, alternating.
 
 Conv2D keeps a layer's im2col columns for backward up to conv.KEEP_COLS_BYTES
-and rebuilds larger ones piece by piece (docs/conv2d.md). This times one
-training step (Sequential._train_step) and one inference pass of a model in
+and rebuilds larger ones piece by piece (docs/fast_cpu.md). This times one
+training step (model.runner.train_step) and one inference pass of a model in
 this one process, on one thread, with the limit at --old and at --new (MiB;
 default: columns always kept, and the library's limit), in turn --rounds
 times; the ratio of each round is printed, since this machine's speed drifts
@@ -20,11 +20,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from minicnn import threads  # noqa: E402
-from minicnn.layers import conv  # noqa: E402
+from bench_train import assignment4, build_model, check_counts, device_batches, median_seconds  # noqa: E402
 
-from bench_train import (assignment4, build_model, check_counts, device_batches,  # noqa: E402
-                         median_seconds)
+from minicnn.fast import conv, threads  # noqa: E402
 
 
 def median_ms(fn, repeats):
@@ -90,7 +88,8 @@ def alternate(args, model, settings, module, attribute):
     medians and each round's ratio, second setting over first. The attribute
     gets its value back afterwards."""
     (x, t, labels), = device_batches(model, args.batch_size, 1, 0)
-    infer = model._inference_layers("outputs")
+    runner = model.runner
+    infer = runner.inference_layers("outputs")
     train = {k: [] for k in settings}
     predict = {k: [] for k in settings}
     saved = getattr(module, attribute)
@@ -98,8 +97,8 @@ def alternate(args, model, settings, module, attribute):
         for _ in range(args.rounds):
             for name, value in settings.items():
                 setattr(module, attribute, value)
-                train[name].append(median_ms(lambda: model._train_step(x, t, labels), args.repeats))
-                predict[name].append(median_ms(lambda: model._forward(x, False, infer), args.repeats))
+                train[name].append(median_ms(lambda: runner.train_step(x, t, labels), args.repeats))
+                predict[name].append(median_ms(lambda: runner.forward(x, False, infer), args.repeats))
     finally:
         setattr(module, attribute, saved)
     a, b = settings

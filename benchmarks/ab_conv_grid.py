@@ -2,8 +2,8 @@
 
 Stride-1 Conv2D layers whose padded image has at most conv.GRID_RATIO times
 the output's pixels take their gradients on the padded grid, with no im2col
-(docs/conv2d.md, item 8). This times one training step
-(Sequential._train_step) and one inference pass of a model in this one
+(docs/fast_cpu.md, Conv2D item 6). This times one training step
+(model.runner.train_step) and one inference pass of a model in this one
 process, on one thread, with the ratio at --old (default 0: no layer on the
 grid) and at --new (default: the library's), in turn --rounds times; the
 ratio of each round is printed, since this machine's speed drifts between
@@ -18,9 +18,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from minicnn.layers import conv  # noqa: E402
-
 from ab_conv_columns import compare_values  # noqa: E402
+
+from minicnn.fast import conv  # noqa: E402
 
 
 def main(argv=None):

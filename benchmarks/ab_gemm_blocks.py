@@ -1,8 +1,8 @@
-"""Products whole or in row blocks (minicnn/gemm.py): whole training steps, alternating.
+"""Products whole or in row blocks (minicnn/fast/gemm.py): whole training steps, alternating.
 
 The NumPy fast paths cut each matrix product into row blocks of at most
 gemm.SMALL_MACS multiply-adds, the size OpenBLAS multiplies with its faster
-small-product kernels. This times one training step (Sequential._train_step)
+small-product kernels. This times one training step (model.runner.train_step)
 and one inference pass of a model in this one process, on one thread, with
 the limit at --old (default 0: every product whole) and at --new (default:
 the library's), in turn --rounds times; the ratio of each round is printed,
@@ -17,9 +17,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from minicnn import gemm  # noqa: E402
-
 from ab_conv_columns import compare_values  # noqa: E402
+
+from minicnn.fast import gemm  # noqa: E402
 
 
 def main(argv=None):

@@ -1,13 +1,13 @@
 """Processes that wait by asking first, or that sleep at once: whole team steps, alternating.
 
-A parallel.Team's processes wait for each other three ways: a worker for its
-next command, rank 0 for the workers' replies, and everyone at a batch norm's
-barrier. Each first asks without sleeping for up to parallel.SPIN seconds
-(parallel._ask). This times Team.train_step on one model, with teams whose
-waits ask first and teams whose waits sleep at once (``_ask`` replaced by one
-that never asks), in turn, --rounds times; the ratio of each round is printed,
-since this machine's speed drifts between minutes. Each team forks its own
-workers, so they inherit the choice.
+The processes of a team (minicnn/fast/team.py) wait for each other three
+ways: a worker for its next command, rank 0 for the workers' replies, and
+everyone at a batch norm's barrier. Each first asks without sleeping for up to
+team.SPIN seconds (team._ask). This times Team.train_step on one model, with
+teams whose waits ask first and teams whose waits sleep at once (``_ask``
+replaced by one that never asks), in turn, --rounds times; the ratio of each
+round is printed, since this machine's speed drifts between minutes. Each
+team forks its own workers, so they inherit the choice.
 
     python benchmarks/ab_team_wait.py --model kernel-optimised --batch-size 64
 """
@@ -20,14 +20,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from minicnn import parallel as P  # noqa: E402
+from bench_train import assignment4, build_model, check_counts, device_batches, median_seconds  # noqa: E402
 
-from bench_train import (assignment4, build_model, check_counts, device_batches,  # noqa: E402
-                         median_seconds)
+from minicnn.fast import team  # noqa: E402
 
 
 def never_ask(ready, spin):
-    """parallel._ask for the 'sleep at once' teams."""
+    """team._ask for the 'sleep at once' teams."""
     return False
 
 
@@ -40,31 +39,32 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=5, help="timings per figure; the median is used")
     args = p.parse_args(argv)
     check_counts(p, args, "batch_size", "rounds", "steps", "repeats")
-    if P.get_processes() < 2:
+    if team.get_processes() < 2:
         p.error("this machine gives a team one process; nothing to compare.")
     model, _ = build_model(args.model)
     batches = device_batches(model, args.batch_size, 8, 0)
-    settings = {"sleep at once": never_ask, "ask first": P._ask}
+    settings = {"sleep at once": never_ask, "ask first": team._ask}
     ms = {name: [] for name in settings}
     try:
         for r in range(args.rounds):
             order = list(settings.items())
             for name, ask in order if r % 2 == 0 else order[::-1]:
-                P._ask = ask
-                with model._team(args.batch_size, P.MIN_SAMPLES, batches[0][1]) as team:
-                    if team is None:
+                team._ask = ask
+                with team.team_for(model.runner, args.batch_size, team.MIN_SAMPLES,
+                                   batches[0][1]) as workers:
+                    if workers is None:
                         p.error(f"--batch-size {args.batch_size} is too small to split.")
 
                     def steps():
                         for s in range(args.steps):
-                            team.train_step(*batches[s % len(batches)])
+                            workers.train_step(*batches[s % len(batches)])
                     steps()                                             # warm-up
                     ms[name].append(1e3 * median_seconds(steps, args.repeats) / args.steps)
     finally:
-        P._ask = settings["ask first"]
+        team._ask = settings["ask first"]
     a, b = settings
     ratios = [new / old for old, new in zip(ms[a], ms[b])]
-    print(f"{args.model}, batch {args.batch_size} over {P.get_processes()} processes, ms per "
+    print(f"{args.model}, batch {args.batch_size} over {team.get_processes()} processes, ms per "
           f"training step: {a} {statistics.median(ms[a]):.2f}, {b} {statistics.median(ms[b]):.2f}; "
           "ratio per round " + " ".join(f"{x:.3f}" for x in ratios)
           + f" (median {statistics.median(ratios):.3f})")

@@ -4,7 +4,7 @@ For each model of examples/assignment4.py, at its own batch size and float32:
 
   train      one optimiser step per batch (forward, fused softmax cross-entropy,
              backward, optimizer step) as fit runs it: split over one process
-             per core (minicnn/parallel.py) on NumPy, else Sequential._train_step;
+             per core (minicnn/fast/team.py) on NumPy, else model.runner.train_step;
              on data moved to the device beforehand, so no host transfer is timed;
   inference  a forward pass in inference mode over --infer-images images, in
              batches of the model's batch size, again on device data, through
@@ -17,11 +17,13 @@ the median of the R rounds' ratios). Achieved GFLOP/s
 come from the model's multiply-accumulate count (macs_per_image) and are printed
 beside this machine's float32 GEMM rate (a 2048x2048 matrix product on the same
 backend). --compare torch times the same architecture in PyTorch in the same run.
+--textbook times the textbook classes (minicnn/nn) instead of the fast ones.
 
     python benchmarks/bench_train.py                          # go-crazy, NumPy
     python benchmarks/bench_train.py --model all --json train.json
     python benchmarks/bench_train.py --model all --compare torch --rounds 5
     python benchmarks/bench_train.py --processes 1 --threads 1 --compare torch
+    python benchmarks/bench_train.py --textbook               # the readable classes, one thread
     python benchmarks/bench_train.py --backend cupy --compare torch
 """
 import argparse
@@ -38,17 +40,27 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "examples"))
 
+import assignment4  # noqa: E402  the models, their batch sizes and optimizers
 import numpy as np  # noqa: E402  host side: synthetic data, medians
 
 import minicnn  # noqa: E402
-from minicnn import backend as B  # noqa: E402
-from minicnn import parallel as P  # noqa: E402
-from minicnn import threads as T  # noqa: E402
-from minicnn.layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout,  # noqa: E402
-                            Flatten, MaxPooling2D, ReLU, Softmax)
-from minicnn.optimizers import SGD, Adam  # noqa: E402
-
-import assignment4  # noqa: E402  the models, their batch sizes and optimizers
+from minicnn import backend  # noqa: E402
+from minicnn.fast import threads  # noqa: E402
+from minicnn.fast.team import get_processes, set_processes, team_for  # noqa: E402
+from minicnn.model import checks  # noqa: E402
+from minicnn.nn import (  # noqa: E402
+    SGD,
+    Activation,
+    Adam,
+    BatchNormalization,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPooling2D,
+    ReLU,
+    Softmax,
+)
 
 TORCH_HINT = "pip install torch==2.13.0"
 IMAGE_SHAPE = (28, 28, 1)
@@ -56,7 +68,7 @@ CLASSES = 10
 
 
 # ---- shared with bench_layers.py -------------------------------------------
-synchronize = B.synchronize  # wait for queued GPU work before reading a clock
+synchronize = backend.synchronize  # wait for queued GPU work before reading a clock
 
 
 def use_backend(name, parser):
@@ -67,27 +79,21 @@ def use_backend(name, parser):
     minicnn.set_floatx("float32")
 
 
-def build_model(name, reference=False):
-    """(compiled model, batch size) for an assignment model name."""
-    build, make_optimizer, batch_size = assignment4.MODELS[name][:3]
-    model = build()
-    if reference:  # the readable textbook paths: Conv2D, BatchNormalization, MaxPooling2D
-        for layer in model.layers:
-            if hasattr(layer, "reference"):
-                layer.reference = True
-    model.compile(loss="categorical_crossentropy", optimizer=make_optimizer(), metrics=["accuracy"])
-    return model, batch_size
+def build_model(name, textbook=False):
+    """(compiled model, batch size) for an assignment model name: the fast classes, or
+    with ``textbook`` the textbook ones (minicnn/nn), as assignment4.build_model makes it."""
+    return assignment4.build_model(name, textbook), assignment4.MODELS[name][2]
 
 
 def device_batches(model, batch_size, n_batches, seed):
     """n_batches of random MNIST-shaped images with one-hot targets, on the device:
-    [(x, targets, labels)], as fit() hands them to _train_step."""
+    [(x, targets, labels)], as fit() hands them to model.runner.train_step."""
     rng = np.random.default_rng(seed)
     n = batch_size * n_batches
     x = rng.random((n,) + IMAGE_SHAPE, dtype=np.float32)
     y = np.eye(CLASSES, dtype=np.float32)[rng.integers(0, CLASSES, n)]
-    x = model._check_x(x, "bench")
-    t, lab = model._check_y(y, n, "bench")
+    x = checks.check_x(x, model.input_shape, "bench")
+    t, lab = checks.check_y(y, n, model.output_shape[-1], "bench")
     return [(x[i:i + batch_size], t[i:i + batch_size], lab[i:i + batch_size])
             for i in range(0, n, batch_size)]
 
@@ -105,9 +111,9 @@ def cpu_name():
 
 def device_info():
     """What ran the maths: versions, the CPU and, on CuPy, the GPU."""
-    info = {"backend": B.get_backend(), "floatx": B.floatx(), "numpy": np.__version__,
+    info = {"backend": backend.get_backend(), "floatx": backend.floatx(), "numpy": np.__version__,
             "python": platform.python_version(), "cpu": cpu_name(), "cpu_count": os.cpu_count()}
-    if B.get_backend() == "cupy":
+    if backend.get_backend() == "cupy":
         import cupy
         info["cupy"] = cupy.__version__
         props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
@@ -167,11 +173,11 @@ def flops_per_image(macs):
 
 def gemm_gflops(n=2048, runs=5):
     """float32 rate of the backend's matmul on two n x n matrices: median of ``runs``."""
-    xp = B.xp()
-    T._blas.release()                   # the machine's peak: BLAS with all of its own threads
+    xp = backend.xp()
+    threads._blas.release()             # the machine's peak: BLAS with all of its own threads
     rng = np.random.default_rng(0)
-    a = B.to_device(rng.standard_normal((n, n), dtype=np.float32))
-    b = B.to_device(rng.standard_normal((n, n), dtype=np.float32))
+    a = backend.to_device(rng.standard_normal((n, n), dtype=np.float32))
+    b = backend.to_device(rng.standard_normal((n, n), dtype=np.float32))
     xp.matmul(a, b)                                           # warm-up (and cuBLAS set-up)
     seconds = median_seconds(lambda: xp.matmul(a, b), runs)
     return {"n": n, "runs": runs, "seconds": seconds, "gflops": 2.0 * n ** 3 / seconds / 1e9,
@@ -179,25 +185,34 @@ def gemm_gflops(n=2048, runs=5):
 
 
 # ---- processes and threads ---------------------------------------------------
-def configure_parallel(processes, threads):
+def configure_parallel(processes, thread_count, textbook=False):
     """Use ``processes`` (None: minicnn's default, one per core) and report what runs.
 
-    fit() splits each batch over one process per core (minicnn/parallel.py), each
+    fit() splits each batch over one process per core (minicnn/fast/team.py), each
     on one thread with OpenBLAS at one thread per call; this script times the
     same. With one process, the NumPy fast paths split each batch over
-    ``threads`` threads instead (minicnn/threads.py). torch gets the cores in use.
+    ``thread_count`` threads instead (minicnn/fast/threads.py). ``textbook``: the
+    model has the textbook classes (minicnn/nn), which run on the calling thread
+    and leave NumPy's BLAS at its own thread count, in one process (a model with
+    no batch norm or dropout would otherwise be split over the team).
+    torch gets the cores in use.
     """
-    if processes:
-        P.set_processes(processes)
-    if threads:
-        T.set_threads(threads)
-    n_proc = P.get_processes() if B.get_backend() == "numpy" else 1
-    n_threads = 1 if n_proc > 1 else (T.get_threads() if B.get_backend() == "numpy" else 1)
-    if n_proc > 1 or (n_threads > 1 and T._blas.found()):
+    if textbook:
+        set_processes(1)
+        threads.set_threads(1)
+    else:
+        if processes:
+            set_processes(processes)
+        if thread_count:
+            threads.set_threads(thread_count)
+    on_numpy = backend.get_backend() == "numpy"
+    n_proc = get_processes() if on_numpy else 1
+    n_threads = 1 if n_proc > 1 else (threads.get_threads() if on_numpy else 1)
+    if n_proc > 1 or (n_threads > 1 and threads._blas.found()):
         blas = "OpenBLAS held at 1 thread per call"
     else:
         blas = "NumPy's BLAS at its own thread count"
-    return {"requested_processes": processes, "requested_threads": threads,
+    return {"requested_processes": processes, "requested_threads": thread_count,
             "processes": n_proc, "threads": n_threads, "cores": max(n_proc, n_threads),
             "blas": blas}
 
@@ -206,14 +221,14 @@ def configure_parallel(processes, threads):
 def time_minicnn(model, batch_size, steps, repeats, warmup, infer_images, seed):
     """Train and inference images/s of a compiled minicnn model (medians of ``repeats``).
 
-    As fit() and predict() run: over a parallel.Team of worker processes where
+    As fit() and predict() run: over a process team (minicnn/fast/team.py) where
     they would use one (numpy, more than one process), else in this process.
     """
     batches = device_batches(model, batch_size, min(steps, 8), seed)
     infer = device_batches(model, batch_size, -(-infer_images // batch_size), seed + 1)
-    x = B.xp().concatenate([b[0] for b in infer])[:infer_images]
-    with model._team(batch_size, infer_images, batches[0][1]) as team:
-        step = team.train_step if team is not None else model._train_step
+    x = backend.xp().concatenate([b[0] for b in infer])[:infer_images]
+    with team_for(model.runner, batch_size, infer_images, batches[0][1]) as team:
+        step = team.train_step if team is not None else model.runner.train_step
 
         def train(n_steps):
             for s in range(n_steps):
@@ -222,7 +237,7 @@ def time_minicnn(model, batch_size, steps, repeats, warmup, infer_images, seed):
         train(warmup)
         train_s = median_seconds(lambda: train(steps), repeats)
 
-        forward = model._inference("outputs", team)        # as predict() runs it
+        forward = model.runner.inference("outputs", team)  # as predict() runs it
 
         def predict(n):
             for i in range(0, n, batch_size):
@@ -253,7 +268,8 @@ def torch_model(model, torch):
     """The same architecture as a minicnn Sequential, as a torch nn.Sequential (NCHW).
 
     A final softmax is dropped: torch's cross_entropy takes logits, as minicnn's
-    fused loss does.
+    fused loss does. Layers are told apart by their textbook classes (minicnn/nn),
+    which the fast ones derive from, so a model of either kind will do.
     """
     nn = torch.nn
     model.build()
@@ -319,17 +335,17 @@ def torch_optimizer(optimizer, params, torch):
     raise NotImplementedError(f"no torch equivalent for {optimizer!r}")
 
 
-def time_torch_own_process(name, batch_size, args, threads):
+def time_torch_own_process(name, batch_size, args, thread_count):
     """time_torch for one model in a fresh Python process: PyTorch as its users run it.
 
     This process has made process-wide settings for minicnn by now (glibc's
-    malloc keeps freed memory, minicnn/memory.py), and they speed torch up too.
+    malloc keeps freed memory, minicnn/fast/memory.py), and they speed torch up too.
     """
     cmd = [sys.executable, os.path.abspath(__file__), "--torch-child", name,
            "--backend", args.backend, "--batch-size", str(batch_size), "--steps", str(args.steps),
            "--repeats", str(args.repeats), "--warmup", str(args.warmup),
            "--infer-images", str(args.infer_images), "--seed", str(args.seed),
-           "--threads", str(threads), "--torch-device", args.torch_device]
+           "--threads", str(thread_count), "--torch-device", args.torch_device]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"error: the torch timing process failed:\n{done.stderr[-2000:]}")
@@ -411,17 +427,18 @@ def time_torch(model, batch_size, steps, repeats, warmup, infer_images, seed, to
 
 def torch_device(torch, wanted):
     if wanted == "auto":
-        wanted = "cuda" if B.get_backend() == "cupy" and torch.cuda.is_available() else "cpu"
+        wanted = "cuda" if backend.get_backend() == "cupy" and torch.cuda.is_available() else "cpu"
     if wanted == "cuda" and not torch.cuda.is_available():
         raise SystemExit("error: --torch-device cuda: this torch build sees no CUDA device.")
     return torch.device(wanted)
 
 
 # ---- report -----------------------------------------------------------------
-def print_report(results, gemm, threads, info, torch_info):
+def print_report(results, gemm, counts, info, torch_info, textbook=False):
     where = info.get("gpu") or info["cpu"]
-    print(f"\nminicnn on {info['backend']} ({where}), float32, {threads['processes']} "
-          f"process(es) x {threads['threads']} thread(s) ({threads['blas']})")
+    print(f"\nminicnn on {info['backend']} ({where}), float32, "
+          f"{'textbook classes, ' if textbook else ''}{counts['processes']} "
+          f"process(es) x {counts['threads']} thread(s) ({counts['blas']})")
     print(f"float32 GEMM {gemm['n']}x{gemm['n']} ({gemm['module']}.matmul, median of "
           f"{gemm['runs']}): {gemm['gflops']:.1f} GFLOP/s\n")
     head = (f"{'model':<17} {'batch':>5} {'MFLOP/img':>9} {'train img/s':>12} {'GFLOP/s':>8} "
@@ -442,7 +459,7 @@ def print_report(results, gemm, threads, info, torch_info):
     print(f"\nPyTorch {torch_info['version']} on {torch_info['device']} "
           f"({torch_info['threads']} threads), same architectures and batch sizes, same run.")
     print("own: torch in a fresh process, as its users run it; here: in this process after "
-          "minicnn,\nsharing the malloc setting minicnn makes (minicnn/memory.py), which speeds "
+          "minicnn,\nsharing the malloc setting minicnn makes (minicnn/fast/memory.py), which speeds "
           "torch up too.")
     head = (f"{'model':<17} {'torch train own/here':>21} {'torch infer own/here':>21} "
             f"{'train ratio own/here':>21} {'infer ratio own/here':>21}")
@@ -479,8 +496,9 @@ def main(argv=None):
                    help="also time the same architectures in PyTorch (optional)")
     p.add_argument("--torch-device", choices=["auto", "cpu", "cuda"], default="auto",
                    help="auto: cuda on --backend cupy when torch sees a GPU, else cpu")
-    p.add_argument("--reference", action="store_true",
-                   help="use the layers' readable reference paths (reference=True)")
+    p.add_argument("--textbook", action="store_true",
+                   help="time the textbook classes (minicnn/nn: textbook_copy, textbook_twin), "
+                        "in one process on one thread")
     p.add_argument("--rounds", type=int, default=1,
                    help="measure minicnn and torch alternately this many times; medians "
                         "(evens out a machine whose speed drifts)")
@@ -503,15 +521,15 @@ def main(argv=None):
 
     use_backend(args.backend, p)
     torch = import_torch() if args.compare == "torch" else None   # before the thread limits
-    try:   # reference-path layers always run in one process (Sequential._team)
-        threads = configure_parallel(1 if args.reference else args.processes, args.threads)
+    try:
+        counts = configure_parallel(args.processes, args.threads, args.textbook)
     except RuntimeError as err:
         p.exit(2, f"error: {err}\n")
     info = device_info()
     torch_info = None
     if torch is not None:
         dev = torch_device(torch, args.torch_device)
-        torch.set_num_threads(args.threads or threads["cores"])
+        torch.set_num_threads(args.threads or counts["cores"])
         if dev.type == "cuda":
             torch.backends.cudnn.benchmark = True
         torch_info = {"version": torch.__version__, "device": str(dev),
@@ -522,7 +540,7 @@ def main(argv=None):
     results = []
     for name in names:
         minicnn.seed(args.seed)
-        model, batch_size = build_model(name, args.reference)
+        model, batch_size = build_model(name, args.textbook)
         batch_size = batch_size if args.batch_size is None else args.batch_size
         per_layer, macs = macs_per_image(model)
         fwd_flops, train_flops = flops_per_image(macs)
@@ -561,9 +579,9 @@ def main(argv=None):
                  f" (own process {own['train_img_s']:,.0f} / {own['infer_img_s']:,.0f})"
                  if torch is not None else ""), flush=True)
 
-    print_report(results, gemm, threads, info, torch_info)
+    print_report(results, gemm, counts, info, torch_info, args.textbook)
     if args.json:
-        write_json(args.json, "train", args, info=info, threads=threads, gemm=gemm,
+        write_json(args.json, "train", args, info=info, threads=counts, gemm=gemm,
                    torch=torch_info, results=results)
     return 0
 

@@ -10,7 +10,7 @@ shapes (so each convolution shows up on its own row). Set beside
 
 it shows which layers PyTorch computes faster. PyTorch is optional and never a
 dependency of minicnn. By default this process first makes minicnn's malloc
-setting (minicnn/memory.py), as bench_train's "torch here" timings share it;
+setting (minicnn/fast/memory.py), as bench_train's "torch here" timings share it;
 ``--own-malloc`` leaves glibc's malloc as PyTorch's users have it.
 """
 import argparse
@@ -21,10 +21,17 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 
-from minicnn import memory  # noqa: E402
+from bench_train import (  # noqa: E402
+    assignment4,
+    build_model,
+    check_counts,
+    import_torch,
+    median_seconds,
+    torch_model,
+    torch_optimizer,
+)
 
-from bench_train import (assignment4, build_model, check_counts, import_torch,  # noqa: E402
-                         median_seconds, torch_model, torch_optimizer)
+from minicnn.fast import memory  # noqa: E402
 
 
 def main(argv=None):

@@ -9,6 +9,7 @@ The model code below is the assignment's, with only the imports changed.
     python examples/assignment4.py --limit 2000 --epochs 1   # a quick look
     python examples/assignment4.py --limit 3000 --epochs 2 --plots   # + filters, feature maps...
     python examples/assignment4.py --profile            # time each layer on one batch, no training
+    python examples/assignment4.py --textbook           # the readable classes of minicnn/nn
 
 Writes <out>/<model>_history.csv (and a PNG of the curves where matplotlib is
 installed) and ends with this run beside the assignment's reported figures.
@@ -25,9 +26,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import minicnn  # noqa: E402
 from minicnn.callbacks import CSVLogger, LearningRateScheduler  # noqa: E402
 from minicnn.datasets import mnist  # noqa: E402
-from minicnn.layers import (Activation, BatchNormalization, Convolution2D, Dropout,  # noqa: E402
-                            Flatten, MaxPooling2D)
-from minicnn.models import Sequential  # noqa: E402
+from minicnn.layers import Activation, BatchNormalization, Convolution2D, Dropout, Flatten, MaxPooling2D  # noqa: E402
+from minicnn.models import Sequential, textbook_copy  # noqa: E402
+from minicnn.nn.base import textbook_twin  # noqa: E402
 from minicnn.optimizers import SGD, Adam  # noqa: E402
 from minicnn.schedules import inverse_time_decay  # noqa: E402
 from minicnn.utils import to_categorical  # noqa: E402
@@ -228,15 +229,26 @@ def _pct(v):
     return "-" if v is None else f"{100 * v:.2f}%"
 
 
+def build_model(name, textbook=False):
+    """The model ``name``, with the fast classes (minicnn.layers, minicnn.optimizers), or
+    with the textbook ones (minicnn.nn) for --textbook; compiled with its optimizer."""
+    build, make_optimizer = MODELS[name][:2]
+    model, optimizer = build(), make_optimizer()
+    if textbook:
+        model = textbook_copy(model)
+        optimizer = textbook_twin(optimizer)
+    model.compile(loss='categorical_crossentropy', optimizer=optimizer, metrics=['accuracy'])
+    return model
+
+
 def train(name, args, data):
-    build, make_optimizer, batch_size, epochs, schedule, reported = MODELS[name]
+    _, _, batch_size, epochs, schedule, reported = MODELS[name]
     batch_size = batch_size if args.batch_size is None else args.batch_size
     epochs = epochs if args.epochs is None else args.epochs
     print(f"\n=== {name}: batch {batch_size}, {epochs} epochs, backend {minicnn.get_backend()}, "
-          f"seed {args.seed} ===")
-    model = build()
+          f"seed {args.seed}{', textbook classes' if args.textbook else ''} ===")
+    model = build_model(name, args.textbook)
     model.summary()
-    model.compile(loss='categorical_crossentropy', optimizer=make_optimizer(), metrics=['accuracy'])
     os.makedirs(args.out, exist_ok=True)
     csv_path = os.path.join(args.out, f"{name}_history.csv")
     callbacks = [CSVLogger(csv_path)]
@@ -280,13 +292,11 @@ def pictures(name, model, X_test, Y_test, out):
 
 def profile(name, args, data):
     """--profile: where one training step of the model's batch size spends its time."""
-    build, make_optimizer, batch_size, _, _, _ = MODELS[name]
-    batch_size = batch_size if args.batch_size is None else args.batch_size
+    batch_size = MODELS[name][2] if args.batch_size is None else args.batch_size
     (X_train, Y_train), _ = data
     print(f"\n=== {name}: one training step, batch {batch_size}, "
           f"backend {minicnn.get_backend()} ===")
-    model = build()
-    model.compile(loss='categorical_crossentropy', optimizer=make_optimizer(), metrics=['accuracy'])
+    model = build_model(name, args.textbook)
     model.profile(X_train[:batch_size], Y_train[:batch_size])
 
 
@@ -335,6 +345,8 @@ def main(argv=None):
                    help="after training, also draw filters, feature maps and misclassified digits")
     p.add_argument("--profile", action="store_true",
                    help="time each layer on one training batch and stop (no training)")
+    p.add_argument("--textbook", action="store_true",
+                   help="run the textbook classes (minicnn/nn): the readable code, slower")
     args = p.parse_args(argv)
     problem = out_problem(args.out)
     if problem:

@@ -23,13 +23,12 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402  (host side: the data and the final comparison)
+from assignment4 import go_crazy, inverse_time, load_mnist, positive_int  # noqa: E402
 
 import minicnn  # noqa: E402
-from minicnn import backend as B  # noqa: E402
+from minicnn import backend  # noqa: E402
 from minicnn.losses import SoftmaxCrossEntropy  # noqa: E402
 from minicnn.optimizers import Adam  # noqa: E402
-
-from assignment4 import go_crazy, inverse_time, load_mnist, positive_int  # noqa: E402
 
 
 def train_by_hand(x, y, steps=20, batch_size=128, seed=0, print_fn=print):
@@ -52,12 +51,12 @@ def train_by_hand(x, y, steps=20, batch_size=128, seed=0, print_fn=print):
              f"{len(layers)} of {len(model.layers)} layers")
     # dL/d(images) is never used, so the first layer skips it (compile does the same).
     model.layers[0].compute_input_grad = False
-    # The trainable arrays, in compile's order (model._train_slots): every
+    # The trainable arrays, in compile's order (model.runner.slots): every
     # trainable layer, then its params in insertion order (kernel, bias; gamma, beta).
     slots = [(layer, key) for layer in model.layers if layer.trainable for key in layer.params]
 
-    x_dev = B.to_device(x, dtype=B.floatx())            # fit moves the data once, up front
-    t_dev = B.to_device(y, dtype=B.floatx())
+    x_dev = backend.to_device(x, dtype=backend.floatx())            # fit moves the data once, up front
+    t_dev = backend.to_device(y, dtype=backend.floatx())
     n = x.shape[0]
     batches_per_epoch = math.ceil(n / batch_size)
     losses = []
@@ -65,7 +64,7 @@ def train_by_hand(x, y, steps=20, batch_size=128, seed=0, print_fn=print):
         epoch, b = divmod(step, batches_per_epoch)
         if b == 0:                                      # LearningRateScheduler.on_epoch_begin
             optimizer.lr = float(inverse_time(epoch, optimizer.lr))
-        idx = B.to_device(np.arange(b * batch_size, min((b + 1) * batch_size, n)))
+        idx = backend.to_device(np.arange(b * batch_size, min((b + 1) * batch_size, n)))
         xb, tb = x_dev[idx], t_dev[idx]                 # shuffle=False: batches in order
         first = step == 0
 
@@ -95,7 +94,7 @@ def train_by_hand(x, y, steps=20, batch_size=128, seed=0, print_fn=print):
         grads = [layer.grads[key] for layer, key in slots]
         optimizer.step(params, grads)
 
-        losses.append(float(B.to_host(loss)))
+        losses.append(float(backend.to_host(loss)))
         if first:
             print_fn(f"\nAdam step on {len(params)} arrays ({sum(int(p.size) for p in params):,} "
                      f"numbers), lr {optimizer.lr}\n")
@@ -106,23 +105,23 @@ def train_by_hand(x, y, steps=20, batch_size=128, seed=0, print_fn=print):
 def train_with_fit(x, y, steps=20, batch_size=128, seed=0):
     """The same steps through Sequential.fit (shuffle=False); returns the model.
 
-    fit normally splits each batch over the CPU cores (minicnn/parallel.py), which
+    fit normally splits each batch over the CPU cores (minicnn/fast/team.py), which
     adds the same numbers in another order; in one process it computes exactly
     what train_by_hand does, to the last bit.
     """
-    from minicnn import parallel
+    from minicnn import fast
     from minicnn.callbacks import LearningRateScheduler
     minicnn.seed(seed)
     model = go_crazy()
     model.compile(loss='categorical_crossentropy', optimizer=Adam(lr=0.003), metrics=['accuracy'])
     n = min(x.shape[0], steps * batch_size)
-    processes = parallel.get_processes()
-    parallel.set_processes(1)
+    processes = fast.get_processes()
+    fast.set_processes(1)
     try:
         model.fit(x[:n], y[:n], batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
                   callbacks=[LearningRateScheduler(inverse_time)])
     finally:
-        parallel.set_processes(processes)
+        fast.set_processes(processes)
     return model
 
 

@@ -6,7 +6,7 @@ The only host <-> device transfers are ``to_device`` and ``to_host``.
 
 State kept here: the active array module, its name, the float dtype, the
 seed and the two random generators. (The thread and process counts live in
-threads.py and parallel.py.)
+minicnn/fast/threads.py and minicnn/fast/team.py.)
 """
 import numbers
 

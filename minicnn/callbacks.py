@@ -14,7 +14,7 @@ import os
 import string
 import warnings
 
-from .layers.base import is_count, is_number
+from .nn.base import is_count, is_number
 from .utils import file_path, require_folder
 
 

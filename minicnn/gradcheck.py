@@ -22,15 +22,15 @@ import sys
 
 import numpy as np  # host side: all checking happens on host copies
 
-from . import backend as B
+from . import backend
 
 THRESHOLD = 1e-6
 
 
 def _loss(layer, x, G, training, seed):
     if seed is not None:
-        B.seed(seed)                   # stochastic layers (Dropout) see the same mask every call
-    return float(B.to_host((layer.forward(x, training=training) * G).sum()))
+        backend.seed(seed)                   # stochastic layers (Dropout) see the same mask every call
+    return float(backend.to_host((layer.forward(x, training=training) * G).sum()))
 
 
 def _elementwise(f, v, h):
@@ -54,7 +54,7 @@ def _directional(f, v, h, analytic, directions, rng):
     for _ in range(directions):
         d = rng.standard_normal(v.shape)
         d /= np.linalg.norm(d)
-        d_dev = B.to_device(d, dtype=v.dtype)
+        d_dev = backend.to_device(d, dtype=v.dtype)
         saved = v.copy()
         v += h * d_dev
         up = f()
@@ -62,7 +62,7 @@ def _directional(f, v, h, analytic, directions, rng):
         down = f()
         v[...] = saved
         n_vals.append((up - down) / (2 * h))
-        a_vals.append(float((B.to_host(analytic) * d).sum()))
+        a_vals.append(float((backend.to_host(analytic) * d).sum()))
     return np.array(a_vals), np.array(n_vals)
 
 
@@ -82,10 +82,10 @@ def gradcheck(layer, x, h=1e-6, training=True, seed=0, max_elements=2000, direct
     ``directions`` random directions instead of element by element.
     Returns {"input": err, "kernel": err, ...}.
     """
-    previous = B.floatx()
-    B.set_floatx("float64")
+    previous = backend.floatx()
+    backend.set_floatx("float64")
     try:
-        x = B.to_device(B.to_host(x), dtype="float64")
+        x = backend.to_device(backend.to_host(x), dtype="float64")
         if not getattr(layer, "built", True):
             layer.build(tuple(x.shape[1:]))
         for name, p in layer.params.items():
@@ -95,9 +95,9 @@ def gradcheck(layer, x, h=1e-6, training=True, seed=0, max_elements=2000, direct
                     "minicnn.set_floatx('float64') (or pass an unbuilt layer).")
         rng = np.random.default_rng(1234)
         if seed is not None:
-            B.seed(seed)
+            backend.seed(seed)
         y = layer.forward(x, training=training)
-        G = B.to_device(rng.standard_normal(tuple(y.shape)), dtype="float64")
+        G = backend.to_device(rng.standard_normal(tuple(y.shape)), dtype="float64")
         dx = layer.backward(G)
         analytic = {"input": dx}
         analytic.update({k: g.copy() for k, g in layer.grads.items()})
@@ -109,7 +109,7 @@ def gradcheck(layer, x, h=1e-6, training=True, seed=0, max_elements=2000, direct
 
         errors = {}
         for name, v in tensors.items():
-            a = B.to_host(analytic[name])
+            a = backend.to_host(analytic[name])
             if v.size <= max_elements:
                 n = _elementwise(f, v, h)
                 errors[name] = _rel_error(a, n)
@@ -118,22 +118,22 @@ def gradcheck(layer, x, h=1e-6, training=True, seed=0, max_elements=2000, direct
                 errors[name] = _rel_error(a_d, n_d)
         return errors
     finally:
-        B.set_floatx(previous)
+        backend.set_floatx(previous)
 
 
 def gradcheck_loss(loss, logits, y, h=1e-6):
     """Max relative error of dL/dlogits for a loss with forward(logits, y) and backward()."""
-    previous = B.floatx()
-    B.set_floatx("float64")
+    previous = backend.floatx()
+    backend.set_floatx("float64")
     try:
-        z = B.to_device(B.to_host(logits), dtype="float64")
-        y = B.to_device(B.to_host(y))                   # labels or targets, host or device
+        z = backend.to_device(backend.to_host(logits), dtype="float64")
+        y = backend.to_device(backend.to_host(y))                   # labels or targets, host or device
         loss.forward(z, y)
-        a = B.to_host(loss.backward())
-        n = _elementwise(lambda: float(B.to_host(loss.forward(z, y))), z, h)
+        a = backend.to_host(loss.backward())
+        n = _elementwise(lambda: float(backend.to_host(loss.forward(z, y))), z, h)
         return {"logits": _rel_error(a, n)}
     finally:
-        B.set_floatx(previous)
+        backend.set_floatx(previous)
 
 
 # ---- command line ----------------------------------------------------------
@@ -183,21 +183,22 @@ def _positive_float(text):
 
 
 def _make_layer(args):
-    from . import layers as L
+    from . import layers, nn
+    kinds = nn if args.textbook else layers     # the textbook's classes, or the fast ones
     name = args.layer
     if name in ("Conv2D", "Convolution2D"):
-        return L.Conv2D(args.filters, args.kernel_size, strides=args.strides,
+        return kinds.Conv2D(args.filters, args.kernel_size, strides=args.strides,
                         padding=args.padding, activation=args.activation)
     if name == "Dense":
-        return L.Dense(args.units, activation=args.activation)
+        return kinds.Dense(args.units, activation=args.activation)
     if name == "MaxPooling2D":
-        return L.MaxPooling2D(args.pool_size, strides=args.strides, padding=args.padding)
+        return kinds.MaxPooling2D(args.pool_size, strides=args.strides, padding=args.padding)
     if name == "BatchNormalization":
-        return L.BatchNormalization()
+        return kinds.BatchNormalization()
     if name == "Dropout":
-        return L.Dropout(args.rate)
+        return kinds.Dropout(args.rate)
     if name in ("ReLU", "Flatten", "Softmax"):
-        return getattr(L, name)()
+        return getattr(kinds, name)()
     raise SystemExit(f"gradcheck: unknown layer {name!r}; choose Conv2D, Dense, MaxPooling2D, "
                      "BatchNormalization, Dropout, ReLU, Softmax or Flatten.")
 
@@ -217,6 +218,8 @@ def main(argv=None):
     p.add_argument("--rate", type=float, default=0.3)
     p.add_argument("--activation", default=None)
     p.add_argument("--inference", action="store_true", help="check the inference-mode pass")
+    p.add_argument("--textbook", action="store_true",
+                   help="check the textbook class (minicnn.nn) instead of the fast one")
     p.add_argument("--threshold", type=_positive_float, default=THRESHOLD)
     p.add_argument("--seed", type=_non_negative_int, default=0)
     args = p.parse_args(argv)
@@ -226,15 +229,15 @@ def main(argv=None):
         args.strides = None if args.layer == "MaxPooling2D" else 1
     else:
         args.strides = unpair(args.strides)
-    previous = B.floatx()
-    B.set_floatx("float64")                       # gradcheck's precision, for the parameters
+    previous = backend.floatx()
+    backend.set_floatx("float64")                       # gradcheck's precision, for the parameters
     try:
         layer = _make_layer(args)
         layer.build(args.input_shape)             # e.g. a kernel that does not fit the input
     except ValueError as err:
         p.error(str(err))
     finally:
-        B.set_floatx(previous)
+        backend.set_floatx(previous)
     x = np.random.default_rng(args.seed).standard_normal((args.batch,) + args.input_shape)
     errors = gradcheck(layer, x, training=not args.inference, seed=args.seed)
     print(f"{'layer':<20} {'tensor':<8} {'max rel. error':>14}  ok")

@@ -6,7 +6,7 @@ weights.
 """
 import math
 
-from . import backend as B
+from . import backend
 
 
 def _fans(shape):
@@ -21,33 +21,38 @@ def glorot_uniform(shape):
     """U(-l, l) with l = sqrt(6 / (fan_in + fan_out)) (Keras' default kernel init)."""
     fan_in, fan_out = _fans(shape)
     limit = math.sqrt(6.0 / (fan_in + fan_out))
-    w = B.host_rng().uniform(-limit, limit, size=shape)
-    return B.to_device(w, dtype=B.floatx())
+    w = backend.host_rng().uniform(-limit, limit, size=shape)
+    return backend.to_device(w, dtype=backend.floatx())
 
 
 def he_normal(shape):
     """Normal(0, sqrt(2 / fan_in)) truncated at two standard deviations (Keras 2.2)."""
     fan_in, _ = _fans(shape)
     std = math.sqrt(2.0 / fan_in)
-    rng = B.host_rng()
+    rng = backend.host_rng()
     w = rng.standard_normal(size=shape)
     bad = abs(w) > 2.0
     while bad.any():                       # redraw the tails, as a truncated normal does
         w[bad] = rng.standard_normal(size=int(bad.sum()))
         bad = abs(w) > 2.0
-    return B.to_device(w * std, dtype=B.floatx())
+    return backend.to_device(w * std, dtype=backend.floatx())
 
 
 def zeros(shape):
-    return B.xp().zeros(shape, dtype=B.floatx())
+    return backend.xp().zeros(shape, dtype=backend.floatx())
 
 
 def ones(shape):
-    return B.xp().ones(shape, dtype=B.floatx())
+    return backend.xp().ones(shape, dtype=backend.floatx())
 
 
 _BY_NAME = {"glorot_uniform": glorot_uniform, "he_normal": he_normal,
             "zeros": zeros, "ones": ones}
+
+
+def serialize(init):
+    """The Keras name of an initialiser from get(); a callable of one's own as is."""
+    return init.__name__ if _BY_NAME.get(getattr(init, "__name__", None)) is init else init
 
 
 def get(init):

@@ -14,8 +14,10 @@ import time
 
 import numpy as np  # host side: random labels, the timing table
 
-from . import backend as B
-from . import losses
+from . import backend
+from .model import checks
+from .model.runner import ends_in_softmax
+from .nn.losses import SoftmaxCrossEntropy
 
 
 def profile(model, x, y=None, repeats=5):
@@ -30,16 +32,17 @@ def profile(model, x, y=None, repeats=5):
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"profile: repeats must be a positive int, got {repeats!r}.")
-    x = model._check_x(x, "profile")
+    model.build()
+    x = checks.check_x(x, model.input_shape, "profile")
     n = x.shape[0]
+    k = model.output_shape[-1]
     if y is None:
-        k = model.output_shape[-1]
-        y = np.random.default_rng(0).integers(0, k, size=n)  # own generator: B's stay untouched
-    targets, _ = model._check_y(y, n, "profile")
+        y = np.random.default_rng(0).integers(0, k, size=n)  # own generator: the backend's stay untouched
+    targets, _ = checks.check_y(y, n, k, "profile")
     last = model.layers[-1]
-    fused = model._fused_softmax()
-    layers = model.layers[:-1] if fused else model.layers     # as Sequential._logit_layers
-    loss = losses.SoftmaxCrossEntropy()
+    fused = ends_in_softmax(model.layers)
+    layers = model.layers[:-1] if fused else model.layers     # as compile's runner.logit_layers
+    loss = SoftmaxCrossEntropy()
 
     weights = model.get_weights()
     rng_state = _rng_state()
@@ -89,7 +92,7 @@ def format_profile(rows):
     if shape and fwd + bwd > 0:
         out.append(f"{fwd + bwd:.1f} ms per step of {shape[0]} images, about "
                    f"{1000.0 * shape[0] / (fwd + bwd):,.0f} images/s (no optimiser step; "
-                   f"backend {B.get_backend()})")
+                   f"backend {backend.get_backend()})")
     return "\n".join(out)
 
 
@@ -99,23 +102,23 @@ def _step(layers, loss, x, targets):
     fwd, bwd = [], []
     h = x
     for layer in layers:
-        B.synchronize()
+        backend.synchronize()
         t0 = time.perf_counter()
         h = layer.forward(h, training=True)
-        B.synchronize()
+        backend.synchronize()
         fwd.append(1000.0 * (time.perf_counter() - t0))
     t0 = time.perf_counter()
     loss.forward(h, targets, validate=False)
-    B.synchronize()
+    backend.synchronize()
     fwd.append(1000.0 * (time.perf_counter() - t0))
     t0 = time.perf_counter()
     g = loss.backward()
-    B.synchronize()
+    backend.synchronize()
     loss_bwd = 1000.0 * (time.perf_counter() - t0)
     for layer in reversed(layers):
         t0 = time.perf_counter()
         g = layer.backward(g)
-        B.synchronize()
+        backend.synchronize()
         bwd.append(1000.0 * (time.perf_counter() - t0))
     bwd.reverse()
     bwd.append(loss_bwd)
@@ -136,7 +139,7 @@ def _cells(cells, widths):
 def _rng_state():
     """The dropout generator's state where it can be read (NumPy), else None."""
     try:
-        state = B.rng().bit_generator.state
+        state = backend.rng().bit_generator.state
     except AttributeError:
         return None
     return state if isinstance(state, dict) else None
@@ -144,4 +147,4 @@ def _rng_state():
 
 def _set_rng_state(state):
     if state is not None:
-        B.rng().bit_generator.state = state
+        backend.rng().bit_generator.state = state

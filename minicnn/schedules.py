@@ -6,7 +6,7 @@ Each factory returns a callable with the Keras signature
 """
 import math
 
-from .layers.base import is_count, is_number
+from .nn.base import is_count, is_number
 
 
 class Schedule:

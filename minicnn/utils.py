@@ -4,8 +4,8 @@ import tempfile
 
 import numpy as np  # host side: labels are prepared before they enter the model
 
-from . import backend as B
-from .layers.base import is_count
+from . import backend
+from .nn.base import is_count
 
 
 def file_path(who, name, path, example):
@@ -66,7 +66,7 @@ def to_categorical(y, num_classes=None, dtype="float32"):
         raise ValueError(f"to_categorical: num_classes must be a positive int (how many classes, "
                          f"e.g. 10 for digits) or None to count them from the labels; "
                          f"got {num_classes!r}.")
-    y = B.to_host(y)                                # a list, or labels on the host or a GPU
+    y = backend.to_host(y)                                # a list, or labels on the host or a GPU
     if y.dtype.kind not in "iu":
         if y.dtype.kind == "f" and np.all(np.mod(y, 1) == 0):
             y = y.astype(np.int64)

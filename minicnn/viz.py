@@ -8,8 +8,9 @@ import numbers
 
 import numpy as np  # host side: pictures are drawn from host copies
 
-from . import backend as B
-from .layers.conv import Conv2D
+from . import backend
+from .model import checks
+from .nn.conv import Conv2D
 from .utils import write_atomically
 
 
@@ -68,7 +69,7 @@ def show_filters(model, path, layer=None):
     if kernel is None or kernel.ndim != 4:
         raise ValueError(f"show_filters: {target.name} ({type(target).__name__}) has no "
                          "convolution kernel; pick a Conv2D layer.")
-    k = B.to_host(kernel)                                       # (kh, kw, C_in, F), host
+    k = backend.to_host(kernel)                                       # (kh, kw, C_in, F), host
     kh, kw, c_in, f = k.shape
     scale = np.abs(k).reshape(-1, f).max(axis=0)                # one scale per filter
     scale[scale == 0] = 1.0
@@ -112,17 +113,18 @@ def show_feature_maps(model, image, path, layer=None):
     if len(target.output_shape) != 3:
         raise ValueError(f"show_feature_maps: {target.name} outputs {target.output_shape}, "
                          "not images (H, W, C); pick an earlier layer.")
-    img = B.to_host(image)
+    img = backend.to_host(image)
     if img.ndim == 2:
         img = img[..., None]
     if img.ndim == 3:
         img = img[None]
-    h = model._check_x(img, "show_feature_maps")                # (1, H, W, C) on the device
+    model.build()
+    h = checks.check_x(img, model.input_shape, "show_feature_maps")   # (1, H, W, C) on the device
     for lay in model.layers:
         h = lay.forward(h, training=False)
         if lay is target:
             break
-    maps = B.to_host(h)[0]                                      # (H', W', C'), host
+    maps = backend.to_host(h)[0]                                      # (H', W', C'), host
     n = maps.shape[-1]
     cols = min(n + 1, max(4, math.ceil(math.sqrt(2 * (n + 1)))))   # wider than tall
     fig, axes = _grid(plt, n + 1, cols, tile=1.1)
@@ -149,7 +151,7 @@ def show_misclassified(model, x, y, path, max_images=36):
     if isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1:
         raise ValueError("show_misclassified: max_images must be a positive int, "
                          f"got {max_images!r}.")
-    labels = B.to_host(y)
+    labels = backend.to_host(y)
     if labels.ndim == 2:
         labels = labels.argmax(axis=1)
     elif labels.ndim != 1:
@@ -170,7 +172,7 @@ def show_misclassified(model, x, y, path, max_images=36):
         cols = max(1, math.ceil(math.sqrt(len(shown))))
         fig, axes = _grid(plt, len(shown), cols, tile=1.25)
         for ax, i in zip(axes, shown):
-            ax.imshow(_as_picture(B.to_host(x[int(i)])), cmap="gray", interpolation="nearest")
+            ax.imshow(_as_picture(backend.to_host(x[int(i)])), cmap="gray", interpolation="nearest")
             ax.set_title(f"true {int(labels[i])} / pred {int(pred[i])}", fontsize=8)
         fig.suptitle(f"{len(wrong)} of {n} misclassified ({100 * len(wrong) / n:.2f}%); "
                      f"the first {len(shown)}", fontsize=10)

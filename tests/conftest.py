@@ -18,9 +18,9 @@ def strict_backend():
 @pytest.fixture(autouse=True)
 def _fresh_backend():
     """Every test starts on numpy/float32 and leaves it that way."""
-    from minicnn import backend as B
-    B.set_backend("numpy")
-    B.set_floatx("float32")
+    from minicnn import backend
+    backend.set_backend("numpy")
+    backend.set_floatx("float32")
     yield
-    B.set_backend("numpy")
-    B.set_floatx("float32")
+    backend.set_backend("numpy")
+    backend.set_floatx("float32")

@@ -19,8 +19,8 @@ def conv2d(x, kernel, bias, strides=(1, 1), padding="valid"):
     kh, kw, _, f = kernel.shape
     sh, sw = strides
     if padding == "same":
-        (t, b), (l, r) = same_pads(h, kh, sh), same_pads(w, kw, sw)
-        x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)))
+        (top, bottom), (left, right) = same_pads(h, kh, sh), same_pads(w, kw, sw)
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
     oh = (x.shape[1] - kh) // sh + 1
     ow = (x.shape[2] - kw) // sw + 1
     y = np.zeros((n, oh, ow, f))
@@ -42,8 +42,8 @@ def maxpool(x, pool, strides, padding="valid"):
     ph, pw = pool
     sh, sw = strides
     if padding == "same":
-        (t, b), (l, r) = same_pads(h, ph, sh), same_pads(w, pw, sw)
-        x = np.pad(x, ((0, 0), (t, b), (l, r), (0, 0)), constant_values=-np.inf)
+        (top, bottom), (left, right) = same_pads(h, ph, sh), same_pads(w, pw, sw)
+        x = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)), constant_values=-np.inf)
     oh = (x.shape[1] - ph) // sh + 1
     ow = (x.shape[2] - pw) // sw + 1
     y = np.zeros((n, oh, ow, c))

@@ -12,28 +12,30 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn import backend as B
-from minicnn import layers as L
+from minicnn import backend, layers, nn
 from minicnn.losses import SoftmaxCrossEntropy
 from minicnn.models import Sequential
 from minicnn.optimizers import SGD, Adam
 from tests import strict_xp
 
 LAYERS = [  # (factory, input shape with batch)
-    (lambda: L.Conv2D(4, 3, strides=2, padding="same", activation="relu"), (2, 7, 9, 3)),
-    (lambda: L.Conv2D(3, 1), (2, 5, 4, 2)),
-    (lambda: L.Conv2D(5, 3, padding="same", activation="relu"), (2, 6, 5, 3)),
-    (lambda: L.Conv2D(4, (2, 3)), (3, 6, 7, 2)),
-    (lambda: L.Conv2D(4, 3), (2, 7, 7, 1)),
-    (lambda: L.Conv2D(3, 3, reference=True), (2, 5, 6, 2)),
-    (lambda: L.MaxPooling2D(2), (2, 6, 8, 3)),
-    (lambda: L.MaxPooling2D(3, strides=2, padding="same"), (2, 7, 8, 3)),
-    (lambda: L.BatchNormalization(), (3, 4, 5, 2)),
-    (lambda: L.Dropout(0.3), (2, 4, 4, 2)),
-    (lambda: L.Dense(5, activation="relu"), (3, 7)),
-    (lambda: L.Flatten(), (2, 3, 4, 2)),
-    (lambda: L.Activation("softmax"), (3, 6)),
-    (lambda: L.ReLU(), (3, 6)),
+    (lambda: layers.Conv2D(4, 3, strides=2, padding="same", activation="relu"), (2, 7, 9, 3)),
+    (lambda: layers.Conv2D(3, 1), (2, 5, 4, 2)),
+    (lambda: layers.Conv2D(5, 3, padding="same", activation="relu"), (2, 6, 5, 3)),
+    (lambda: layers.Conv2D(4, (2, 3)), (3, 6, 7, 2)),
+    (lambda: layers.Conv2D(4, 3), (2, 7, 7, 1)),
+    (lambda: nn.Conv2D(3, 3), (2, 5, 6, 2)),                       # the textbook class
+    (lambda: nn.BatchNormalization(), (3, 4, 5, 2)),
+    (lambda: nn.MaxPooling2D(2), (2, 6, 8, 3)),
+    (lambda: nn.Dropout(0.3), (2, 4, 4, 2)),
+    (lambda: layers.MaxPooling2D(2), (2, 6, 8, 3)),
+    (lambda: layers.MaxPooling2D(3, strides=2, padding="same"), (2, 7, 8, 3)),
+    (lambda: layers.BatchNormalization(), (3, 4, 5, 2)),
+    (lambda: layers.Dropout(0.3), (2, 4, 4, 2)),
+    (lambda: layers.Dense(5, activation="relu"), (3, 7)),
+    (lambda: layers.Flatten(), (2, 3, 4, 2)),
+    (lambda: layers.Activation("softmax"), (3, 6)),
+    (lambda: layers.ReLU(), (3, 6)),
 ]
 
 
@@ -43,18 +45,18 @@ def run_layer(make, shape, training, on_device):
     layer = make()
     rng = np.random.default_rng(1)
     x, g = rng.standard_normal(shape).astype(np.float32), None
-    x_dev = B.to_device(x)
+    x_dev = backend.to_device(x)
     y = layer.forward(x_dev, training=training)
-    g = B.to_device(rng.standard_normal(tuple(y.shape)).astype(np.float32))
+    g = backend.to_device(rng.standard_normal(tuple(y.shape)).astype(np.float32))
     dx = layer.backward(g)
-    out = {"y": B.to_host(y), "dx": B.to_host(dx)}
-    out.update({f"grad_{k}": B.to_host(v) for k, v in layer.grads.items()})
-    out.update({f"state_{k}": B.to_host(v) for k, v in layer.state.items()})
+    out = {"y": backend.to_host(y), "dx": backend.to_host(dx)}
+    out.update({f"grad_{k}": backend.to_host(v) for k, v in layer.grads.items()})
+    out.update({f"state_{k}": backend.to_host(v) for k, v in layer.state.items()})
     return out
 
 
 def compare(make, shape, training, module, name, rtol):
-    B.set_backend("numpy")
+    backend.set_backend("numpy")
     ref = run_layer(make, shape, training, False)
     with strict_xp.installed() if module is None else _installed(module, name):
         got = run_layer(make, shape, training, True)
@@ -70,10 +72,10 @@ class _installed:
         self.module, self.name = module, name
 
     def __enter__(self):
-        B.use_array_module(self.module, self.name)
+        backend.use_array_module(self.module, self.name)
 
     def __exit__(self, *exc):
-        B.set_backend("numpy")
+        backend.set_backend("numpy")
 
 
 @pytest.mark.parametrize("make,shape", LAYERS)
@@ -90,15 +92,15 @@ def _loss_and_optimizers():
     params = [rng.standard_normal((3, 2)).astype(np.float32), rng.standard_normal(2).astype(np.float32)]
     grads = [rng.standard_normal(p.shape).astype(np.float32) for p in params]
     loss = SoftmaxCrossEntropy()
-    value = loss.forward(B.to_device(logits), B.to_device(labels))
+    value = loss.forward(backend.to_device(logits), backend.to_device(labels))
     d = loss.backward()
-    out = [B.to_host(value), B.to_host(d)]
+    out = [backend.to_host(value), backend.to_host(d)]
     for opt in (SGD(lr=0.1), SGD(lr=0.1, momentum=0.9, weight_decay=1e-3),
                 SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3), Adam(lr=0.01)):
-        ps = [B.to_device(p.copy()) for p in params]
+        ps = [backend.to_device(p.copy()) for p in params]
         for _ in range(3):
-            opt.step(ps, [B.to_device(g) for g in grads])
-        out += [B.to_host(p) for p in ps]
+            opt.step(ps, [backend.to_device(g) for g in grads])
+        out += [backend.to_host(p) for p in ps]
     return out
 
 
@@ -108,10 +110,10 @@ def _fit_evaluate_predict():
     x = rng.random((40, 8, 8, 1)).astype(np.float32)
     y = rng.integers(0, 3, 40)
     minicnn.seed(0)
-    model = Sequential([L.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
-                        L.BatchNormalization(), L.Conv2D(4, 3),   # folded for inference
-                        L.MaxPooling2D(2), L.Conv2D(3, 2),
-                        L.Flatten(), L.Activation("softmax")])
+    model = Sequential([layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+                        layers.BatchNormalization(), layers.Conv2D(4, 3),   # folded for inference
+                        layers.MaxPooling2D(2), layers.Conv2D(3, 2),
+                        layers.Flatten(), layers.Activation("softmax")])
     model.compile("categorical_crossentropy", Adam(lr=0.01))
     hist = model.fit(x, y, batch_size=16, epochs=2, verbose=0, validation_data=(x, y))
     return hist.history, model.evaluate(x, y), model.predict(x, batch_size=16)
@@ -125,7 +127,7 @@ def _check_same_fit(got, ref):
 
 
 def test_loss_and_optimizers_on_strict_module():
-    B.set_backend("numpy")
+    backend.set_backend("numpy")
     ref = _loss_and_optimizers()
     with strict_xp.installed():
         got = _loss_and_optimizers()
@@ -134,7 +136,7 @@ def test_loss_and_optimizers_on_strict_module():
 
 
 def test_fit_evaluate_predict_on_strict_module():
-    B.set_backend("numpy")
+    backend.set_backend("numpy")
     ref = _fit_evaluate_predict()
     with strict_xp.installed():
         got = _fit_evaluate_predict()
@@ -145,13 +147,13 @@ def test_fit_evaluate_predict_on_strict_module():
 def test_loss_optimizers_and_fit_on_real_cupy_match_numpy():
     """The fit runs in float64, so that cuBLAS' other summation order stays far below rtol."""
     cupy = _cupy_or_skip()
-    B.set_backend("numpy")
+    backend.set_backend("numpy")
     ref_opt = _loss_and_optimizers()
-    B.set_floatx("float64")
+    backend.set_floatx("float64")
     ref_fit = _fit_evaluate_predict()
     with _installed(cupy, "cupy"):
         got_fit = _fit_evaluate_predict()
-        B.set_floatx("float32")
+        backend.set_floatx("float32")
         got_opt = _loss_and_optimizers()
     for a, b in zip(got_opt, ref_opt):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -165,10 +167,10 @@ def _fit_transfers(epochs, verbose, n=40 * 16):
     y = rng.integers(0, 3, n)
     with strict_xp.installed():
         minicnn.seed(0)
-        model = Sequential([L.Conv2D(2, 3, input_shape=(8, 8, 1)), L.Flatten(),
-                            L.Activation("softmax")])
+        model = Sequential([layers.Conv2D(2, 3, input_shape=(8, 8, 1)), layers.Flatten(),
+                            layers.Activation("softmax")])
         model.compile("categorical_crossentropy", "sgd")
-        xd = B.to_device(x)
+        xd = backend.to_device(x)
         before = strict_xp.strict.to_host_count
         model.fit(xd, y, batch_size=16, epochs=epochs, verbose=verbose)
         return strict_xp.strict.to_host_count - before
@@ -185,8 +187,8 @@ def test_fit_reads_the_device_once_per_epoch_without_a_progress_bar():
 def test_the_progress_bar_reads_loss_and_accuracy_in_one_copy(monkeypatch):
     """120 batches an epoch, the bar shown: one read every 50 batches and at the last
     batch (loss and accuracy together), and the epoch's final read: 4 per epoch."""
-    from minicnn import models
-    monkeypatch.setattr(models, "_is_terminal", lambda: True)     # show the bar under pytest
+    from minicnn.model import loops
+    monkeypatch.setattr(loops, "is_terminal", lambda: True)     # show the bar under pytest
     n = 120 * 16
     assert _fit_transfers(2, 1, n) - _fit_transfers(1, 1, n) == 4
 
@@ -197,13 +199,13 @@ def test_device_arrays_are_accepted_where_a_user_may_pass_them():
     from minicnn.utils import to_categorical
     with strict_xp.installed():
         minicnn.seed(0)
-        model = Sequential([L.Conv2D(2, 3, input_shape=(5, 5, 1)), L.Flatten(), L.Dense(3)])
+        model = Sequential([layers.Conv2D(2, 3, input_shape=(5, 5, 1)), layers.Flatten(), layers.Dense(3)])
         model.build()
         host = model.get_weights()
-        model.set_weights([B.to_device(w + 1.0) for w in host])
+        model.set_weights([backend.to_device(w + 1.0) for w in host])
         for now, then in zip(model.get_weights(), host):
             np.testing.assert_array_equal(now, then + np.float32(1.0))
-        np.testing.assert_array_equal(to_categorical(B.to_device(np.array([2, 0])), 3),
+        np.testing.assert_array_equal(to_categorical(backend.to_device(np.array([2, 0])), 3),
                                       [[0, 0, 1], [1, 0, 0]])
         logits = np.random.default_rng(0).standard_normal((4, 3))
         errors = gradcheck_loss(SoftmaxCrossEntropy(), logits, np.array([0, 2, 1, 1]))
@@ -212,16 +214,16 @@ def test_device_arrays_are_accepted_where_a_user_may_pass_them():
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_non_finite_loss_read_at_epoch_end_still_stops_training(capsys):
-    from minicnn import callbacks as C
+    from minicnn import callbacks
     rng = np.random.default_rng(2)
     x = rng.random((64, 8, 8, 1)).astype(np.float32)
     y = rng.integers(0, 3, 64)
     with strict_xp.installed():
         minicnn.seed(0)
-        model = Sequential([L.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
-                            L.Conv2D(3, 6), L.Flatten(), L.Activation("softmax")])
+        model = Sequential([layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+                            layers.Conv2D(3, 6), layers.Flatten(), layers.Activation("softmax")])
         model.compile("categorical_crossentropy", "sgd")
-        explode = C.LearningRateScheduler(lambda epoch: 0.01 if epoch == 0 else 1e30)
+        explode = callbacks.LearningRateScheduler(lambda epoch: 0.01 if epoch == 0 else 1e30)
         history = model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[explode])
     err = capsys.readouterr().err
     assert "NaN or inf at epoch 2 (found at the end of the epoch)" in err, err
@@ -251,10 +253,10 @@ def test_dropout_on_real_cupy_keeps_a_fraction_and_scales_it():
     cupy = _cupy_or_skip()
     with _installed(cupy, "cupy"):
         minicnn.seed(0)
-        layer = L.Dropout(0.25)
+        layer = layers.Dropout(0.25)
         x = np.random.default_rng(1).uniform(1, 2, (64, 10, 10, 8)).astype(np.float32)
-        y = B.to_host(layer.forward(B.to_device(x), training=True))
-        dx = B.to_host(layer.backward(B.to_device(np.ones_like(x))))
+        y = backend.to_host(layer.forward(backend.to_device(x), training=True))
+        dx = backend.to_host(layer.backward(backend.to_device(np.ones_like(x))))
     kept = y != 0
     assert abs(kept.mean() - 0.75) < 0.01
     np.testing.assert_allclose(y[kept], x[kept] / np.float32(0.75), rtol=1e-6)
@@ -264,14 +266,14 @@ def test_dropout_on_real_cupy_keeps_a_fraction_and_scales_it():
 @pytest.mark.parametrize("m", [1, 6, 73728, 1023, 4096 + 8])
 def test_gpu_column_sums_in_pieces_add_up_to_the_column_sums(m):
     """kernels.column_sum cuts the rows into pieces; any array module can check the maths."""
-    from minicnn import kernels
+    from minicnn.fast import kernels
     x = np.random.default_rng(m).standard_normal((m, 3))
     assert kernels._pieces(x).shape[0] == np.gcd(m, 1024)
     np.testing.assert_allclose(kernels.column_sum(x), x.sum(axis=0), rtol=1e-12, atol=1e-12)
 
 
 def test_unknown_backend_leaves_current_one():
-    B.set_backend("numpy")
+    backend.set_backend("numpy")
     with pytest.raises(ValueError, match="Unknown backend 'torch'"):
         minicnn.set_backend("torch")
     assert minicnn.get_backend() == "numpy"
@@ -300,10 +302,10 @@ def test_floatx_and_seed():
             minicnn.seed(bad)
     minicnn.seed(np.int64(3))             # NumPy integers are ints
     minicnn.seed(3)
-    a = L.Conv2D(4, 3)
+    a = layers.Conv2D(4, 3)
     a.build((5, 5, 2))
     minicnn.seed(3)
-    b = L.Conv2D(4, 3)
+    b = layers.Conv2D(4, 3)
     b.build((5, 5, 2))
     np.testing.assert_array_equal(a.params["kernel"], b.params["kernel"])
     assert a.params["kernel"].dtype == np.float32
@@ -312,14 +314,14 @@ def test_floatx_and_seed():
 def test_stand_in_catches_a_numpy_call_planted_in_the_library(monkeypatch):
     """Swap BatchNormalization's channel sums for a version that calls numpy directly:
     fine on the numpy backend, a TypeError on the CuPy-like stand-in."""
-    from minicnn import channels
+    from minicnn.fast import channels
 
     def planted_channel_sum(x2):
-        return np.ones(x2.shape[0], dtype=x2.dtype) @ x2   # the bug: np, not B.xp()
+        return np.ones(x2.shape[0], dtype=x2.dtype) @ x2   # the bug: np, not backend.xp()
 
     monkeypatch.setattr(channels, "channel_sum", planted_channel_sum)
     x = np.random.default_rng(0).standard_normal((4, 3, 3, 2)).astype(np.float32)
-    L.BatchNormalization().forward(x, training=True)            # numpy: passes silently
+    layers.BatchNormalization().forward(x, training=True)            # numpy: passes silently
     with strict_xp.installed():
         with pytest.raises(TypeError, match="numpy"):
-            L.BatchNormalization().forward(B.to_device(x), training=True)
+            layers.BatchNormalization().forward(backend.to_device(x), training=True)

@@ -6,29 +6,28 @@ import math
 import numpy as np
 import pytest
 
-from minicnn import callbacks as C
-from minicnn import layers as L
+from minicnn import callbacks, layers
 from minicnn import schedules as S
 from minicnn.utils import to_categorical
 
 
 # ---- callbacks and Dropout ----------------------------------------------------
 @pytest.mark.parametrize("make, error, message", [
-    (lambda: C.EarlyStopping(patience="3"), ValueError,
+    (lambda: callbacks.EarlyStopping(patience="3"), ValueError,
      r"EarlyStopping: patience must be an int >= 0 \(epochs to wait.*'3'"),
-    (lambda: C.EarlyStopping(patience=1.5), ValueError, r"patience must be an int >= 0.*1\.5"),
-    (lambda: C.EarlyStopping(min_delta="0.1"), ValueError, r"min_delta must be a finite number"),
-    (lambda: C.EarlyStopping(monitor=None), TypeError, r"monitor must be the name of a logs key"),
-    (lambda: C.ReduceLROnPlateau(factor="0.5"), ValueError, r"factor must be a number in \(0, 1\)"),
-    (lambda: C.ReduceLROnPlateau(patience=-1), ValueError, r"ReduceLROnPlateau: patience must"),
-    (lambda: C.ReduceLROnPlateau(min_lr=float("nan")), ValueError, r"min_lr must be a finite"),
-    (lambda: C.ModelCheckpoint(None), TypeError, r"ModelCheckpoint: filepath must be a file path"),
-    (lambda: C.ModelCheckpoint("w.npz", monitor=3), TypeError, r"monitor must be the name"),
-    (lambda: C.CSVLogger(None), TypeError, r"CSVLogger: filename must be a file path"),
-    (lambda: C.CSVLogger("log.csv", separator="::"), ValueError, r"separator must be one char"),
-    (lambda: L.Dropout("0.5"), ValueError, r"Dropout: rate must be a number in \[0, 1\).*'0\.5'"),
-    (lambda: L.Dropout(float("nan")), ValueError, r"Dropout: rate must be a number in \[0, 1\)"),
-    (lambda: L.Dropout(True), ValueError, r"Dropout: rate must be a number in \[0, 1\)"),
+    (lambda: callbacks.EarlyStopping(patience=1.5), ValueError, r"patience must be an int >= 0.*1\.5"),
+    (lambda: callbacks.EarlyStopping(min_delta="0.1"), ValueError, r"min_delta must be a finite number"),
+    (lambda: callbacks.EarlyStopping(monitor=None), TypeError, r"monitor must be the name of a logs key"),
+    (lambda: callbacks.ReduceLROnPlateau(factor="0.5"), ValueError, r"factor must be a number in \(0, 1\)"),
+    (lambda: callbacks.ReduceLROnPlateau(patience=-1), ValueError, r"ReduceLROnPlateau: patience must"),
+    (lambda: callbacks.ReduceLROnPlateau(min_lr=float("nan")), ValueError, r"min_lr must be a finite"),
+    (lambda: callbacks.ModelCheckpoint(None), TypeError, r"ModelCheckpoint: filepath must be a file path"),
+    (lambda: callbacks.ModelCheckpoint("w.npz", monitor=3), TypeError, r"monitor must be the name"),
+    (lambda: callbacks.CSVLogger(None), TypeError, r"CSVLogger: filename must be a file path"),
+    (lambda: callbacks.CSVLogger("log.csv", separator="::"), ValueError, r"separator must be one char"),
+    (lambda: layers.Dropout("0.5"), ValueError, r"Dropout: rate must be a number in \[0, 1\).*'0\.5'"),
+    (lambda: layers.Dropout(float("nan")), ValueError, r"Dropout: rate must be a number in \[0, 1\)"),
+    (lambda: layers.Dropout(True), ValueError, r"Dropout: rate must be a number in \[0, 1\)"),
 ])
 def test_callback_and_dropout_arguments(make, error, message):
     with pytest.raises(error, match=message):
@@ -38,13 +37,13 @@ def test_callback_and_dropout_arguments(make, error, message):
 def test_scheduler_refuses_a_function_it_cannot_call():
     with pytest.raises(TypeError, match=r"schedule\(a, b, c\) cannot be called as "
                                         r"schedule\(epoch, lr\) or schedule\(epoch\)"):
-        C.LearningRateScheduler(lambda a, b, c: 0.1)
+        callbacks.LearningRateScheduler(lambda a, b, c: 0.1)
     with pytest.raises(TypeError, match="cannot be called"):
-        C.LearningRateScheduler(lambda: 0.1)
+        callbacks.LearningRateScheduler(lambda: 0.1)
     with pytest.raises(TypeError, match="cannot be called"):
-        C.LearningRateScheduler(lambda *, epoch: 0.1)
-    assert C.LearningRateScheduler(lambda epoch, lr=None, extra=1: 0.1)._takes_lr
-    assert not C.LearningRateScheduler(lambda epoch, *, scale=1: 0.1)._takes_lr
+        callbacks.LearningRateScheduler(lambda *, epoch: 0.1)
+    assert callbacks.LearningRateScheduler(lambda epoch, lr=None, extra=1: 0.1)._takes_lr
+    assert not callbacks.LearningRateScheduler(lambda epoch, *, scale=1: 0.1)._takes_lr
 
 
 # ---- schedules ---------------------------------------------------------------
@@ -96,12 +95,12 @@ def test_to_categorical_numpy_int_and_too_few_classes():
 
 # ---- a layer's input_shape -----------------------------------------------------
 @pytest.mark.parametrize("make, shown", [
-    (lambda: L.Conv2D(4, 3, input_shape=(8.5, 8, 1)), r"\(8\.5, 8, 1\)"),
-    (lambda: L.Conv2D(4, 3, input_shape=(8, 8, 0)), r"\(8, 8, 0\)"),
-    (lambda: L.Dense(3, input_shape=(0,)), r"\(0,\)"),
-    (lambda: L.Dense(3, input_shape=()), r"\(\)"),
-    (lambda: L.Flatten(input_shape="28,28,1"), r"'28,28,1'"),
-    (lambda: L.Flatten(input_shape=(28, True)), r"\(28, True\)"),
+    (lambda: layers.Conv2D(4, 3, input_shape=(8.5, 8, 1)), r"\(8\.5, 8, 1\)"),
+    (lambda: layers.Conv2D(4, 3, input_shape=(8, 8, 0)), r"\(8, 8, 0\)"),
+    (lambda: layers.Dense(3, input_shape=(0,)), r"\(0,\)"),
+    (lambda: layers.Dense(3, input_shape=()), r"\(\)"),
+    (lambda: layers.Flatten(input_shape="28,28,1"), r"'28,28,1'"),
+    (lambda: layers.Flatten(input_shape=(28, True)), r"\(28, True\)"),
 ])
 def test_input_shape_must_be_positive_ints(make, shown):
     with pytest.raises(ValueError, match=r": input_shape must be a tuple of positive ints such "
@@ -112,10 +111,10 @@ def test_input_shape_must_be_positive_ints(make, shown):
 def test_input_shape_of_one_int_suggests_a_tuple():
     with pytest.raises(ValueError, match=r"Dense 'fc': input_shape .* got 28; for one axis "
                                          r"write \(28,\)"):
-        L.Dense(3, input_shape=28, name="fc")
+        layers.Dense(3, input_shape=28, name="fc")
 
 
 def test_input_shape_lists_and_numpy_ints_become_a_tuple_of_ints():
-    layer = L.Conv2D(4, 3, input_shape=[np.int64(8), 8, 1])
+    layer = layers.Conv2D(4, 3, input_shape=[np.int64(8), 8, 1])
     assert layer.input_shape == (8, 8, 1)
     assert all(type(d) is int for d in layer.input_shape)

@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn import layers as L
+from minicnn import layers
 from minicnn.models import Sequential
 from minicnn.optimizers import SGD, Adam
 
 
 def model(dense=3):
     minicnn.seed(0)
-    m = Sequential([L.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
-                    L.MaxPooling2D(2), L.Flatten(), L.Dense(dense), L.Activation("softmax")])
+    m = Sequential([layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+                    layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(dense),
+                    layers.Activation("softmax")])
     m.compile("categorical_crossentropy", Adam())
     return m
 
@@ -38,11 +39,11 @@ def assert_unchanged(m, before):
 
 def test_one_layer_instead_of_a_list():
     with pytest.raises(TypeError, match=r"pass a list of layers, Sequential\(\[Dense"):
-        Sequential(L.Dense(3))
+        Sequential(layers.Dense(3))
 
 
 def test_a_model_whose_output_is_not_one_score_per_class_is_refused_at_compile():
-    m = Sequential([L.Conv2D(4, 3, input_shape=(8, 8, 1)), L.Activation("softmax")])
+    m = Sequential([layers.Conv2D(4, 3, input_shape=(8, 8, 1)), layers.Activation("softmax")])
     with pytest.raises(ValueError, match=r"outputs \(6, 6, 4\) per sample.*Flatten"):
         m.compile()
     assert m.optimizer is None
@@ -90,9 +91,9 @@ def test_fit_options(kwargs, error, match):
 def test_one_optimizer_for_two_models_is_refused_before_any_update():
     a, (x, y) = model(), data()
     a.fit(x, y, verbose=0)
-    b = Sequential([L.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
-                    L.MaxPooling2D(2), L.Flatten(), L.Dense(5), L.Dense(3),
-                    L.Activation("softmax")])
+    b = Sequential([layers.Conv2D(4, 3, activation="relu", input_shape=(8, 8, 1)),
+                    layers.MaxPooling2D(2), layers.Flatten(), layers.Dense(5), layers.Dense(3),
+                    layers.Activation("softmax")])
     b.compile(optimizer=a.optimizer)
     b_before, state = b.get_weights(), a.optimizer.get_state()
     with pytest.raises(ValueError, match=r"parameter 2 has shape \(36, 5\).*\(36, 3\).*its own optimizer"):

@@ -6,8 +6,7 @@ import sys
 
 import pytest
 
-from minicnn import parallel as P
-from minicnn import threads as T
+from minicnn.fast import team, threads
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
@@ -23,10 +22,10 @@ import bench_train  # noqa: E402
 @pytest.fixture(autouse=True)
 def _restore_counts():
     """The scripts set minicnn's process and thread counts; put the defaults back."""
-    processes, threads = P._processes, T.chosen_threads()
+    processes, chosen = team._processes, threads.chosen_threads()
     yield
-    P._processes = processes
-    T.restore_threads(threads)
+    team._processes = processes
+    threads.restore_threads(chosen)
 
 
 def test_bench_layers_covers_every_layer(tmp_path, capsys):
@@ -41,8 +40,34 @@ def test_bench_layers_covers_every_layer(tmp_path, capsys):
     assert data["threads"]["processes"] == 1
 
 
+def test_build_model_textbook_gives_textbook_classes():
+    model, batch_size = bench_train.build_model("go-crazy", textbook=True)
+    assert batch_size == bench_train.assignment4.MODELS["go-crazy"][2]
+    assert all(type(layer).__module__.startswith("minicnn.nn.") for layer in model.layers)
+    assert type(model.optimizer).__module__.startswith("minicnn.nn.")
+    fast, _ = bench_train.build_model("go-crazy")
+    assert type(fast.optimizer).__module__.startswith("minicnn.fast.")
+
+
+def test_bench_layers_and_bench_train_time_the_textbook_classes_in_one_thread(tmp_path, capsys):
+    out = tmp_path / "layers.json"
+    assert bench_layers.main(["--model", "vanilla", "--batch-size", "4", "--repeats", "1",
+                              "--warmup", "0", "--textbook", "--json", str(out)]) == 0
+    assert "textbook classes, 1 thread(s)" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["config"]["textbook"] and data["threads"]["threads"] == 1
+    out = tmp_path / "train.json"
+    assert bench_train.main(["--model", "vanilla", "--batch-size", "8", "--steps", "1",
+                             "--repeats", "1", "--warmup", "0", "--infer-images", "256",
+                             "--processes", "2", "--gemm-size", "64", "--textbook",
+                             "--json", str(out)]) == 0
+    assert "textbook classes, 1 process(es) x 1 thread(s)" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["threads"]["processes"] == 1 and data["results"][0]["minicnn"]["train_img_s"] > 0
+
+
 def test_ab_gemm_blocks_times_whole_and_blocked_products_and_restores_the_limit(capsys):
-    from minicnn import gemm
+    from minicnn.fast import gemm
     limit = gemm.SMALL_MACS
     assert ab_gemm_blocks.main(["--model", "kernel-optimised", "--batch-size", "2", "--rounds", "2",
                                 "--repeats", "1", "--new", "5000"]) == 0
@@ -57,7 +82,7 @@ def test_ab_gemm_blocks_times_whole_and_blocked_products_and_restores_the_limit(
 
 
 def test_ab_conv_grid_times_both_backwards_and_restores_the_ratio(capsys):
-    from minicnn.layers import conv
+    from minicnn.fast import conv
     ratio = conv.GRID_RATIO
     assert ab_conv_grid.main(["--model", "vanilla", "--batch-size", "2", "--rounds", "2",
                               "--repeats", "1"]) == 0
@@ -72,15 +97,15 @@ def test_ab_conv_grid_times_both_backwards_and_restores_the_ratio(capsys):
         ab_conv_grid.main(["--old", "-1"])
 
 
-@pytest.mark.skipif(not P._can_fork(), reason="worker processes need os.fork")
+@pytest.mark.skipif(not team._can_fork(), reason="worker processes need os.fork")
 def test_bench_train_times_a_model_split_over_processes(tmp_path, capsys, monkeypatch):
     sent = []                                   # the commands rank 0 sends its worker
-    real_send = P.Team._send
+    real_send = team.Team._send
 
-    def counting_send(team, command, rows):
-        sent.append((command[0], team.size))
-        return real_send(team, command, rows)
-    monkeypatch.setattr(P.Team, "_send", counting_send)
+    def counting_send(self, command, rows):
+        sent.append((command[0], self.size))
+        return real_send(self, command, rows)
+    monkeypatch.setattr(team.Team, "_send", counting_send)
     out = tmp_path / "train.json"
     assert bench_train.main(["--model", "kernel-optimised", "--batch-size", "8", "--steps", "2",
                              "--repeats", "1", "--warmup", "1", "--infer-images", "256",
@@ -96,7 +121,7 @@ def test_bench_train_times_a_model_split_over_processes(tmp_path, capsys, monkey
 
 
 def test_ab_conv_columns_times_both_settings_and_restores_the_limit(capsys):
-    from minicnn.layers import conv
+    from minicnn.fast import conv
     limit = conv.KEEP_COLS_BYTES
     assert ab_conv_columns.main(["--model", "vanilla", "--batch-size", "2", "--rounds", "2",
                                  "--repeats", "1"]) == 0
@@ -109,7 +134,7 @@ def test_ab_conv_columns_times_both_settings_and_restores_the_limit(capsys):
 
 
 def test_ab_conv_columns_compares_two_given_limits(capsys):
-    from minicnn.layers import conv
+    from minicnn.fast import conv
     limit = conv.KEEP_COLS_BYTES
     assert ab_conv_columns.main(["--model", "vanilla", "--batch-size", "2", "--rounds", "1",
                                  "--repeats", "1", "--old", "8", "--new", "0.5"]) == 0
@@ -121,10 +146,10 @@ def test_ab_conv_columns_compares_two_given_limits(capsys):
         ab_conv_columns.main(["--old", "2", "--new", "2"])
 
 
-@pytest.mark.skipif(not P._can_fork(), reason="a Team needs forked workers (Linux)")
+@pytest.mark.skipif(not team._can_fork(), reason="a Team needs forked workers (Linux)")
 def test_ab_team_wait_times_both_kinds_of_team_and_restores_ask(capsys):
-    ask = P._ask
-    P.set_processes(2)
+    ask = team._ask
+    team.set_processes(2)
     assert ab_team_wait.main(["--model", "kernel-optimised", "--batch-size", "8", "--rounds", "2",
                               "--steps", "1", "--repeats", "1"]) == 0
     line, = capsys.readouterr().out.splitlines()
@@ -133,7 +158,7 @@ def test_ab_team_wait_times_both_kinds_of_team_and_restores_ask(capsys):
     assert found, line
     sleep_ms, ask_ms, *ratios, median = map(float, found.groups())
     assert sleep_ms > 0 and ask_ms > 0 and min(ratios) <= median <= max(ratios)
-    assert P._ask is ask
+    assert team._ask is ask
     with pytest.raises(SystemExit):
         ab_team_wait.main(["--batch-size", "2"])                # too small to split
-    assert P._ask is ask
+    assert team._ask is ask

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from minicnn import callbacks as C
+from minicnn import callbacks
 from minicnn.schedules import inverse_time_decay
 
 
@@ -58,9 +58,9 @@ def fit(callback, epoch_logs, model=None):
 # ---- LearningRateScheduler ---------------------------------------------------
 def test_scheduler_sets_lr_and_prints_like_keras(capsys):
     seen = []
-    cb = C.LearningRateScheduler(inverse_time_decay(0.003, 0.319), verbose=1)
+    cb = callbacks.LearningRateScheduler(inverse_time_decay(0.003, 0.319), verbose=1)
 
-    class Recorder(C.Callback):
+    class Recorder(callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             seen.append(self.model.optimizer.lr)
 
@@ -79,9 +79,9 @@ def test_scheduler_sets_lr_and_prints_like_keras(capsys):
 
 
 def test_scheduler_passes_current_lr_and_accepts_one_argument(capsys):
-    model, _ = fit(C.LearningRateScheduler(lambda epoch, lr: lr * 0.5), [{}] * 3, FakeModel(1.0))
+    model, _ = fit(callbacks.LearningRateScheduler(lambda epoch, lr: lr * 0.5), [{}] * 3, FakeModel(1.0))
     assert model.optimizer.lr == 0.125
-    model, _ = fit(C.LearningRateScheduler(lambda epoch: 0.1 * (epoch + 1)), [{}] * 2)
+    model, _ = fit(callbacks.LearningRateScheduler(lambda epoch: 0.1 * (epoch + 1)), [{}] * 2)
     assert model.optimizer.lr == 0.2
     assert capsys.readouterr().out == ""          # verbose=0 prints nothing
 
@@ -89,12 +89,12 @@ def test_scheduler_passes_current_lr_and_accepts_one_argument(capsys):
 @pytest.mark.parametrize("bad", [0.0, -0.1, float("nan"), float("inf"), None, "0.1x"])
 def test_scheduler_rejects_bad_values(bad):
     with pytest.raises(ValueError, match="finite number > 0"):
-        fit(C.LearningRateScheduler(lambda epoch, lr: bad), [{}])
+        fit(callbacks.LearningRateScheduler(lambda epoch, lr: bad), [{}])
 
 
 # ---- ReduceLROnPlateau -------------------------------------------------------
 def test_plateau_reduces_after_patience(capsys):
-    cb = C.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=0.02, verbose=1)
+    cb = callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=2, min_lr=0.02, verbose=1)
     model = FakeModel(lr=0.1)
     cb.set_model(model)
     cb.on_train_begin()
@@ -111,7 +111,7 @@ def test_plateau_reduces_after_patience(capsys):
 
 
 def test_plateau_min_delta_and_max_mode():
-    cb = C.ReduceLROnPlateau(monitor="val_acc", factor=0.1, patience=1, min_delta=0.01)
+    cb = callbacks.ReduceLROnPlateau(monitor="val_acc", factor=0.1, patience=1, min_delta=0.01)
     assert cb._best.mode == "max"
     model = FakeModel(lr=1.0)
     fit(cb, [{"val_acc": 0.5}, {"val_acc": 0.505}], model)   # +0.005 < min_delta: no improvement
@@ -121,7 +121,7 @@ def test_plateau_min_delta_and_max_mode():
 # ---- ModelCheckpoint ---------------------------------------------------------
 def test_checkpoint_saves_only_on_improvement(tmp_path, capsys):
     path = str(tmp_path / "w-{epoch:02d}-{val_acc:.2f}.npz")
-    cb = C.ModelCheckpoint(path, monitor="val_acc", verbose=1)
+    cb = callbacks.ModelCheckpoint(path, monitor="val_acc", verbose=1)
     accs = [0.5, 0.7, 0.6, 0.7, 0.9]
     model, _ = fit(cb, [{"val_acc": a, "val_loss": 1 - a} for a in accs])
     names = [os.path.basename(p) for p in model.saved]
@@ -133,30 +133,30 @@ def test_checkpoint_saves_only_on_improvement(tmp_path, capsys):
 
 
 def test_checkpoint_min_mode_and_save_every_epoch(tmp_path):
-    model, _ = fit(C.ModelCheckpoint(str(tmp_path / "best"), monitor="val_loss"),
+    model, _ = fit(callbacks.ModelCheckpoint(str(tmp_path / "best"), monitor="val_loss"),
                    [{"val_loss": v} for v in (1.0, 0.5, 0.7)])
     assert len(model.saved) == 2
-    model, _ = fit(C.ModelCheckpoint(str(tmp_path / "e{epoch}"), save_best_only=False),
+    model, _ = fit(callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}"), save_best_only=False),
                    [{"val_acc": v} for v in (0.9, 0.1, 0.2)])
     assert [os.path.basename(p) for p in model.saved] == ["e1", "e2", "e3"]
 
 
 def test_checkpoint_missing_key_warns_and_does_not_save(tmp_path):
-    cb = C.ModelCheckpoint(str(tmp_path / "w"), monitor="val_acc")
+    cb = callbacks.ModelCheckpoint(str(tmp_path / "w"), monitor="val_acc")
     with pytest.warns(RuntimeWarning, match="val_acc.*not in the logs.*validation data"):
         model, _ = fit(cb, [{"loss": 0.3, "acc": 0.9}])
     assert model.saved == [] and os.listdir(tmp_path) == []
 
 
 def test_checkpoint_unknown_placeholder_is_explained(tmp_path):
-    cb = C.ModelCheckpoint(str(tmp_path / "{val_f1}"), monitor="val_acc")
+    cb = callbacks.ModelCheckpoint(str(tmp_path / "{val_f1}"), monitor="val_acc")
     with pytest.raises(ValueError, match="val_f1"):
         fit(cb, [{"val_acc": 0.5}])
 
 
 # ---- EarlyStopping -----------------------------------------------------------
 def test_early_stopping_stops_after_patience_and_restores_best():
-    cb = C.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    cb = callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
     losses = [1.0, 0.6, 0.7, 0.4, 0.5, 0.45, 0.3, 0.1]
     model, ran = fit(cb, [{"val_loss": v} for v in losses])
     assert ran == 6 and model.stop_training and cb.stopped_epoch == 5
@@ -167,7 +167,7 @@ def test_early_stopping_stops_after_patience_and_restores_best():
 
 
 def test_early_stopping_patience_zero_and_min_delta():
-    cb = C.EarlyStopping(monitor="val_acc", patience=0, min_delta=0.05)
+    cb = callbacks.EarlyStopping(monitor="val_acc", patience=0, min_delta=0.05)
     model, ran = fit(cb, [{"val_acc": v} for v in (0.5, 0.6, 0.62, 0.9)])
     assert ran == 3                                 # 0.62 is not 0.05 better than 0.6
     for w in model.weights:
@@ -175,7 +175,7 @@ def test_early_stopping_patience_zero_and_min_delta():
 
 
 def test_early_stopping_restores_best_even_without_stopping():
-    cb = C.EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)
+    cb = callbacks.EarlyStopping(monitor="loss", patience=5, restore_best_weights=True)
     model, ran = fit(cb, [{"loss": v} for v in (0.5, 0.2, 0.3)])
     assert ran == 3 and not model.stop_training
     np.testing.assert_array_equal(model.weights[0], 1.0)
@@ -184,7 +184,7 @@ def test_early_stopping_restores_best_even_without_stopping():
 # ---- CSVLogger and History ----------------------------------------------------
 def test_csv_logger_rows_are_flushed_each_epoch(tmp_path):
     path = tmp_path / "log.csv"
-    cb = C.CSVLogger(str(path))
+    cb = callbacks.CSVLogger(str(path))
     model = FakeModel(lr=0.01)
     cb.set_model(model)
     cb.on_train_begin()
@@ -201,28 +201,28 @@ def test_csv_logger_rows_are_flushed_each_epoch(tmp_path):
 
 def test_csv_logger_append_and_separator(tmp_path):
     path = tmp_path / "log.tsv"
-    fit(C.CSVLogger(str(path), separator="\t"), [{"loss": 1.0}])
-    fit(C.CSVLogger(str(path), separator="\t", append=True), [{"loss": 2.0}])
+    fit(callbacks.CSVLogger(str(path), separator="\t"), [{"loss": 1.0}])
+    fit(callbacks.CSVLogger(str(path), separator="\t", append=True), [{"loss": 2.0}])
     assert path.read_text() == "epoch\tloss\tlr\n0\t1.0\t0.01\n0\t2.0\t0.01\n"
-    fit(C.CSVLogger(str(path), separator="\t"), [{"loss": 3.0}])     # overwrite
+    fit(callbacks.CSVLogger(str(path), separator="\t"), [{"loss": 3.0}])     # overwrite
     assert path.read_text() == "epoch\tloss\tlr\n0\t3.0\t0.01\n"
 
 
 def test_history_records_each_epoch():
-    history = C.History()
+    history = callbacks.History()
     fit(history, [{"loss": 0.9, "acc": 0.5}, {"loss": 0.7, "acc": 0.6}])
     assert history.epoch == [0, 1]
     assert history.history == {"loss": [0.9, 0.7], "acc": [0.5, 0.6], "lr": [0.01, 0.01]}
     assert repr(history) == "History(2 epochs; last: loss 0.7, acc 0.6, lr 0.01)"
-    assert repr(C.History()) == "History(0 epochs)"
+    assert repr(callbacks.History()) == "History(0 epochs)"
 
 
 def test_auto_mode_and_bad_mode():
-    assert C.EarlyStopping(monitor="val_acc")._best.mode == "max"
-    assert C.EarlyStopping(monitor="acc")._best.mode == "max"
-    assert C.EarlyStopping(monitor="val_loss")._best.mode == "min"
+    assert callbacks.EarlyStopping(monitor="val_acc")._best.mode == "max"
+    assert callbacks.EarlyStopping(monitor="acc")._best.mode == "max"
+    assert callbacks.EarlyStopping(monitor="val_loss")._best.mode == "min"
     with pytest.raises(ValueError, match="mode"):
-        C.EarlyStopping(mode="best")
+        callbacks.EarlyStopping(mode="best")
 
 
 # ---- problems found before training --------------------------------------------
@@ -232,9 +232,9 @@ WITH_VALIDATION = {"metrics": ["loss", "acc", "val_loss", "val_acc", "lr"]}
 
 def tiny_model():
     """A real Sequential and 12 images of 4x4, for the tests that go through fit."""
-    from minicnn import layers as L
+    from minicnn import layers
     from minicnn.models import Sequential
-    model = Sequential([L.Flatten(input_shape=(4, 4, 1)), L.Dense(3), L.Activation("softmax")])
+    model = Sequential([layers.Flatten(input_shape=(4, 4, 1)), layers.Dense(3), layers.Activation("softmax")])
     model.compile(loss="categorical_crossentropy", optimizer="sgd", metrics=["accuracy"])
     x = np.random.default_rng(0).random((12, 4, 4, 1)).astype("float32")
     y = np.eye(3, dtype="float32")[np.arange(12) % 3]
@@ -248,7 +248,7 @@ def tiny_model():
     ("w-{epoch.npz", r"not a valid format string .*write a literal brace as '\{\{'"),
 ])
 def test_checkpoint_bad_filepath_is_found_by_check(tmp_path, name, message):
-    cb = C.ModelCheckpoint(str(tmp_path / name), save_best_only=False)
+    cb = callbacks.ModelCheckpoint(str(tmp_path / name), save_best_only=False)
     with pytest.raises(ValueError, match=message):
         cb.check()
 
@@ -256,18 +256,18 @@ def test_checkpoint_bad_filepath_is_found_by_check(tmp_path, name, message):
 def test_checkpoint_bad_format_spec_stops_fit_before_training(tmp_path):
     model, x, y = tiny_model()
     before = [w.copy() for w in model.get_weights()]
-    cb = C.ModelCheckpoint(str(tmp_path / "w-{epoch:q}.npz"), save_best_only=False)
+    cb = callbacks.ModelCheckpoint(str(tmp_path / "w-{epoch:q}.npz"), save_best_only=False)
     with pytest.raises(ValueError, match="cannot be formatted"):
         model.fit(x, y, epochs=1, verbose=0, callbacks=[cb])
     for w, old in zip(model.get_weights(), before):
         np.testing.assert_array_equal(w, old)              # not one step taken
     assert os.listdir(tmp_path) == []
     for name in ("w-{epoch:02d}-{val_acc:.4f}.npz", "best.npz", "w-{loss:.3e}-{{x}}.npz"):
-        C.ModelCheckpoint(str(tmp_path / name)).check()   # placeholders that do format
+        callbacks.ModelCheckpoint(str(tmp_path / name)).check()   # placeholders that do format
 
 
 def test_checkpoint_monitor_without_validation_is_refused_by_set_params(tmp_path):
-    cb = C.ModelCheckpoint(str(tmp_path / "noval.npz"))    # monitor='val_acc', best only
+    cb = callbacks.ModelCheckpoint(str(tmp_path / "noval.npz"))    # monitor='val_acc', best only
     with pytest.raises(ValueError, match=r"ModelCheckpoint: monitor='val_acc' is logged only "
                                          r"with validation data, and this fit has none; pass "
                                          r"validation_data=.*monitor='acc', or save every "
@@ -275,17 +275,17 @@ def test_checkpoint_monitor_without_validation_is_refused_by_set_params(tmp_path
         cb.set_params(NO_VALIDATION)
     cb.set_params(WITH_VALIDATION)
     assert cb.params == WITH_VALIDATION
-    C.ModelCheckpoint(str(tmp_path / "e.npz"), save_best_only=False).set_params(NO_VALIDATION)
-    C.ModelCheckpoint(str(tmp_path / "b.npz"), monitor="loss").set_params(NO_VALIDATION)
+    callbacks.ModelCheckpoint(str(tmp_path / "e.npz"), save_best_only=False).set_params(NO_VALIDATION)
+    callbacks.ModelCheckpoint(str(tmp_path / "b.npz"), monitor="loss").set_params(NO_VALIDATION)
 
 
 def test_checkpoint_placeholders_must_be_logged_keys(tmp_path):
-    cb = C.ModelCheckpoint(str(tmp_path / "w-{val_acc:.3f}.npz"), save_best_only=False)
+    cb = callbacks.ModelCheckpoint(str(tmp_path / "w-{val_acc:.3f}.npz"), save_best_only=False)
     with pytest.raises(ValueError, match=r"cannot be filled in: \{val_acc\} is logged only with "
                                          r"validation data.*or use \{acc\}\."):
         cb.set_params(NO_VALIDATION)
     cb.set_params(WITH_VALIDATION)
-    typo = C.ModelCheckpoint(str(tmp_path / "w-{val_f1}.npz"))
+    typo = callbacks.ModelCheckpoint(str(tmp_path / "w-{val_f1}.npz"))
     with pytest.raises(ValueError, match=r"\{val_f1\} is not a key fit logs \(epoch, loss, acc, "
                                          r"val_loss, val_acc, lr\); use one of those"):
         typo.set_params(WITH_VALIDATION)
@@ -294,15 +294,15 @@ def test_checkpoint_placeholders_must_be_logged_keys(tmp_path):
 def test_checkpoint_set_params_without_metrics_checks_nothing(tmp_path):
     """A caller that does not say what it logs (e.g. a hand-written loop) gets the old,
     per-epoch behaviour: a warning when the monitored key is missing."""
-    cb = C.ModelCheckpoint(str(tmp_path / "w-{val_f1}.npz"))
+    cb = callbacks.ModelCheckpoint(str(tmp_path / "w-{val_f1}.npz"))
     cb.set_params({})
     assert cb.params == {}
 
 
 @pytest.mark.parametrize("make, fix", [
-    (lambda: C.EarlyStopping(), "monitor='loss'"),
-    (lambda: C.ReduceLROnPlateau(), "monitor='loss'"),
-    (lambda: C.EarlyStopping(monitor="val_acc"), "monitor='acc'"),
+    (lambda: callbacks.EarlyStopping(), "monitor='loss'"),
+    (lambda: callbacks.ReduceLROnPlateau(), "monitor='loss'"),
+    (lambda: callbacks.EarlyStopping(monitor="val_acc"), "monitor='acc'"),
 ])
 def test_val_monitors_without_validation_are_refused_by_set_params(make, fix):
     cb = make()
@@ -317,18 +317,18 @@ def test_val_monitors_without_validation_are_refused_by_set_params(make, fix):
 def test_unknown_monitor_is_refused_by_set_params():
     with pytest.raises(ValueError, match=r"EarlyStopping: monitor='accuracy' is not a key fit "
                                          r"logs \(loss, acc, lr\); use one of those\."):
-        C.EarlyStopping(monitor="accuracy").set_params(NO_VALIDATION)
+        callbacks.EarlyStopping(monitor="accuracy").set_params(NO_VALIDATION)
 
 
-@pytest.mark.parametrize("make", [lambda path: C.CSVLogger(path),
-                                  lambda path: C.ModelCheckpoint(path)])
+@pytest.mark.parametrize("make", [lambda path: callbacks.CSVLogger(path),
+                                  lambda path: callbacks.ModelCheckpoint(path)])
 def test_a_folder_given_as_the_file_is_refused_by_check(tmp_path, make):
     with pytest.raises(IsADirectoryError, match=r"is a folder; give the path of a file in it"):
         make(str(tmp_path)).check()
 
 
 # ---- CSVLogger keeps an old log when fit fails before an epoch ends ----------------
-class Interrupt(C.Callback):
+class Interrupt(callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         raise KeyboardInterrupt          # e.g. Ctrl-C during the first epoch
 
@@ -341,10 +341,10 @@ def test_csv_logger_leaves_the_old_log_when_fit_fails_early(tmp_path, append):
     model, x, y = tiny_model()
     with pytest.raises(KeyboardInterrupt):
         model.fit(x, y, epochs=1, verbose=0,
-                  callbacks=[C.CSVLogger(str(path), append=append), Interrupt()])
+                  callbacks=[callbacks.CSVLogger(str(path), append=append), Interrupt()])
     assert path.read_text() == old
     # a fit that finishes an epoch then replaces the log (or, appending, adds to it)
-    model.fit(x, y, epochs=2, verbose=0, callbacks=[C.CSVLogger(str(path), append=append)])
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[callbacks.CSVLogger(str(path), append=append)])
     rows = list(csv.reader(path.open()))
     if append:
         assert path.read_text().startswith(old) and len(rows) == 4
@@ -353,9 +353,9 @@ def test_csv_logger_leaves_the_old_log_when_fit_fails_early(tmp_path, append):
     assert [row[0] for row in rows[-2:]] == ["0", "1"]
 
 
-@pytest.mark.parametrize("make", [lambda d: C.ModelCheckpoint(str(d / "b.npz")),
-                                  lambda d: C.EarlyStopping(),
-                                  lambda d: C.ModelCheckpoint(str(d / "w-{val_loss}.npz"),
+@pytest.mark.parametrize("make", [lambda d: callbacks.ModelCheckpoint(str(d / "b.npz")),
+                                  lambda d: callbacks.EarlyStopping(),
+                                  lambda d: callbacks.ModelCheckpoint(str(d / "w-{val_loss}.npz"),
                                                               save_best_only=False)])
 def test_fit_refuses_a_val_key_without_validation_before_training(tmp_path, make):
     model, x, y = tiny_model()

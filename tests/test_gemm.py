@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from minicnn import gemm
+from minicnn.fast import gemm
 from tests.test_layers import rand
 
 

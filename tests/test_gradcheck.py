@@ -6,13 +6,13 @@ import sys
 import numpy as np
 import pytest
 
-from minicnn import layers as L
+from minicnn import layers
 from minicnn.gradcheck import gradcheck, gradcheck_loss
 from minicnn.gradcheck import main as gradcheck_main
 from minicnn.losses import SoftmaxCrossEntropy
 
 
-class ScaledReLU(L.ReLU):
+class ScaledReLU(layers.ReLU):
     """A student's layer with a backward that is off by a factor of 2."""
 
     def backward(self, grad_out):
@@ -21,8 +21,8 @@ class ScaledReLU(L.ReLU):
 
 def test_elementwise_and_directional_checks_pass_a_correct_layer():
     x = np.random.default_rng(0).standard_normal((2, 6, 7, 3))
-    exact = gradcheck(L.Conv2D(5, 3, activation="relu"), x)
-    directional = gradcheck(L.Conv2D(5, 3, activation="relu"), x, max_elements=10, directions=8)
+    exact = gradcheck(layers.Conv2D(5, 3, activation="relu"), x)
+    directional = gradcheck(layers.Conv2D(5, 3, activation="relu"), x, max_elements=10, directions=8)
     for errors in (exact, directional):
         assert set(errors) == {"input", "kernel", "bias"}
         assert max(errors.values()) < 1e-6, errors

@@ -1,24 +1,34 @@
-"""Every layer: forward against a naive loop, backward against central differences."""
+"""Every layer, textbook (minicnn.nn) and fast (minicnn.layers): forward against a naive
+loop, backward against central differences, in float64 on odd shapes. The fast paths'
+own variants (pieces, row blocks, the grid) are checked the same way here, and against
+the textbook class in test_fast_equals_textbook.py."""
 import numpy as np
 import pytest
 
 import minicnn
-from minicnn import backend as B
-from minicnn import im2col as I
-from minicnn import layers as L
+from minicnn import backend, im2col, layers, nn
+from minicnn.fast import conv as fast_conv
+from minicnn.fast import gemm
 from minicnn.gradcheck import gradcheck
 from tests import naive
 
 TOL = 1e-6
+KINDS = {"textbook": nn, "fast": layers}      # the two classes of every layer
+
+
+@pytest.fixture(params=sorted(KINDS))
+def kind(request):
+    """The module whose layer classes a test runs: minicnn.nn or minicnn.layers."""
+    return KINDS[request.param]
 
 
 @pytest.fixture(autouse=True)
 def float64_numpy():
-    B.set_backend("numpy")
-    B.set_floatx("float64")
+    backend.set_backend("numpy")
+    backend.set_floatx("float64")
     minicnn.seed(0)
     yield
-    B.set_floatx("float32")
+    backend.set_floatx("float32")
 
 
 def rand(*shape, seed=0):
@@ -39,8 +49,8 @@ CONV_CASES = [  # (input shape with batch, filters, kernel, strides, padding)
 
 
 @pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
-def test_conv_forward_matches_naive(shape, filters, k, s, pad):
-    layer = L.Conv2D(filters, k, strides=s, padding=pad)
+def test_conv_forward_matches_naive(shape, filters, k, s, pad, kind):
+    layer = kind.Conv2D(filters, k, strides=s, padding=pad)
     x = rand(*shape)
     y = layer.forward(x)
     kernel, bias = layer.params["kernel"], rand(filters, seed=3)
@@ -52,42 +62,8 @@ def test_conv_forward_matches_naive(shape, filters, k, s, pad):
 
 
 @pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
-def test_conv_gradcheck(shape, filters, k, s, pad):
-    errors = gradcheck(L.Conv2D(filters, k, strides=s, padding=pad, activation="relu"), rand(*shape))
-    assert set(errors) == {"input", "kernel", "bias"}
-    assert max(errors.values()) < TOL, errors
-
-
-@pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES + [((2, 10, 10, 8), 4, 3, 1, "valid")])
-@pytest.mark.parametrize("use_bias", [True, False])
-def test_conv_reference_path_matches_fast_path(shape, filters, k, s, pad, use_bias):
-    """The textbook forward/backward and the fast ones (pieces, ones column, the
-    grid for the last case) give the same numbers, ReLU and the first layer included."""
-    x = rand(*shape)
-    fast = L.Conv2D(filters, k, strides=s, padding=pad, activation="relu", use_bias=use_bias)
-    ref = L.Conv2D(filters, k, strides=s, padding=pad, activation="relu", use_bias=use_bias,
-                   reference=True)
-    fast.build(x.shape[1:])
-    ref.build(x.shape[1:])
-    for key in fast.params:
-        fast.params[key][...] = rand(*fast.params[key].shape, seed=7)
-        ref.params[key][...] = fast.params[key]
-    g = rand(*((shape[0],) + fast.output_shape), seed=5)
-    np.testing.assert_allclose(ref.forward(x, training=True), fast.forward(x, training=True),
-                               rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(ref.backward(g), fast.backward(g), rtol=1e-12, atol=1e-12)
-    for key in fast.params:
-        np.testing.assert_allclose(ref.grads[key], fast.grads[key], rtol=1e-12, atol=1e-12)
-    ref.compute_input_grad = fast.compute_input_grad = False
-    ref.forward(x, training=True)
-    assert ref.backward(g) is None
-    np.testing.assert_allclose(ref.grads["kernel"], fast.grads["kernel"], rtol=1e-12, atol=1e-12)
-
-
-@pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
-def test_conv_reference_path_gradcheck(shape, filters, k, s, pad):
-    layer = L.Conv2D(filters, k, strides=s, padding=pad, activation="relu", reference=True)
-    errors = gradcheck(layer, rand(*shape))
+def test_conv_gradcheck(shape, filters, k, s, pad, kind):
+    errors = gradcheck(kind.Conv2D(filters, k, strides=s, padding=pad, activation="relu"), rand(*shape))
     assert set(errors) == {"input", "kernel", "bias"}
     assert max(errors.values()) < TOL, errors
 
@@ -99,10 +75,9 @@ def test_conv_in_pieces_with_kept_or_rebuilt_columns_matches_naive(
         shape, filters, k, s, pad, keep_cols, use_bias, monkeypatch):
     """Pieces of one image (CHUNK_BYTES = 1), columns kept for backward or rebuilt there,
     with the bias in the columns' ones column or no bias at all."""
-    from minicnn.layers import conv
-    monkeypatch.setattr(conv, "CHUNK_BYTES", 1)
-    monkeypatch.setattr(conv, "KEEP_COLS_BYTES", 1 << 40 if keep_cols else 0)
-    layer = L.Conv2D(filters, k, strides=s, padding=pad, use_bias=use_bias)
+    monkeypatch.setattr(fast_conv, "CHUNK_BYTES", 1)
+    monkeypatch.setattr(fast_conv, "KEEP_COLS_BYTES", 1 << 40 if keep_cols else 0)
+    layer = fast_conv.Conv2D(filters, k, strides=s, padding=pad, use_bias=use_bias)
     x = rand(*shape)
     layer.build(x.shape[1:])
     bias = rand(filters, seed=3) if use_bias else np.zeros(filters)
@@ -126,11 +101,9 @@ def test_conv_with_products_in_row_blocks_matches_naive(shape, filters, k, s, pa
                                                          monkeypatch):
     """Every fast-path product in blocks of 2 rows (gemm.py), the last one shorter
     where the rows are odd, with kept or rebuilt columns."""
-    from minicnn import gemm
-    from minicnn.layers import conv
     monkeypatch.setattr(gemm, "rows_per_block", lambda k_, n_, m: 2)
-    monkeypatch.setattr(conv, "KEEP_COLS_BYTES", 1 << 40 if keep_cols else 0)
-    layer = L.Conv2D(filters, k, strides=s, padding=pad)
+    monkeypatch.setattr(fast_conv, "KEEP_COLS_BYTES", 1 << 40 if keep_cols else 0)
+    layer = fast_conv.Conv2D(filters, k, strides=s, padding=pad)
     x = rand(*shape)
     layer.build(x.shape[1:])
     layer.params["bias"][...] = rand(filters, seed=3)
@@ -148,10 +121,9 @@ GRID_CASES = [c for c in CONV_CASES if c[3] == 1 and c[2] != 1] + [  # stride 1,
 
 def grid_layer(shape, filters, k, pad, monkeypatch, use_bias=True, activation="relu"):
     """A float64 Conv2D that takes its gradients on the padded grid whatever its size."""
-    from minicnn.layers import conv
-    monkeypatch.setattr(conv, "GRID_RATIO", float("inf"))
-    monkeypatch.setattr(conv, "GRID_MIN_CHANNELS", 1)
-    layer = L.Conv2D(filters, k, padding=pad, use_bias=use_bias, activation=activation)
+    monkeypatch.setattr(fast_conv, "GRID_RATIO", float("inf"))
+    monkeypatch.setattr(fast_conv, "GRID_MIN_CHANNELS", 1)
+    layer = fast_conv.Conv2D(filters, k, padding=pad, use_bias=use_bias, activation=activation)
     layer.build(shape[1:])
     if use_bias:
         layer.params["bias"][...] = rand(filters, seed=3)
@@ -166,7 +138,6 @@ def test_conv_backward_on_the_grid_matches_naive(shape, filters, k, s, pad, use_
                                                  activation, blocks, monkeypatch):
     """Gradients from the padded grid (Conv2D._backward_on_grid), with or without a
     bias and ReLU, and with every product whole or in blocks of 2 rows (gemm.py)."""
-    from minicnn import gemm
     if blocks:
         monkeypatch.setattr(gemm, "rows_per_block", lambda k_, n_, m: 2)
     layer = grid_layer(shape, filters, k, pad, monkeypatch, use_bias, activation)
@@ -186,7 +157,6 @@ def test_conv_backward_on_the_grid_matches_naive(shape, filters, k, s, pad, use_
 def test_conv_grid_gradients_equal_the_im2col_ones(shape, filters, k, s, pad, monkeypatch):
     """The grid and the im2col backward of one layer agree to rounding, and a first
     layer (no input gradient) gets the same kernel and bias gradients."""
-    from minicnn.layers import conv
     layer = grid_layer(shape, filters, k, pad, monkeypatch)
     x, g = rand(*shape), rand(*((shape[0],) + layer.output_shape), seed=5)
     layer.forward(x, training=True)
@@ -197,7 +167,7 @@ def test_conv_grid_gradients_equal_the_im2col_ones(shape, filters, k, s, pad, mo
     assert layer.backward(g) is None
     for key, v in layer.grads.items():
         np.testing.assert_allclose(v, grads_grid[key], rtol=1e-12, atol=1e-12)
-    monkeypatch.setattr(conv, "GRID_RATIO", 0.0)
+    monkeypatch.setattr(fast_conv, "GRID_RATIO", 0.0)
     assert not layer._on_grid()
     layer.compute_input_grad = True
     layer.forward(x, training=True)
@@ -210,7 +180,7 @@ def test_conv_takes_the_grid_only_where_it_pays():
     """Stride 1, a kernel over 1x1, GRID_MIN_CHANNELS channels and a padded grid of at
     most GRID_RATIO times the output: vanilla's second layer qualifies, its first not."""
     def on_grid(shape, **kwargs):
-        layer = L.Conv2D(8, kwargs.pop("k", 3), **kwargs)
+        layer = fast_conv.Conv2D(8, kwargs.pop("k", 3), **kwargs)
         layer.build(shape)
         return layer._on_grid()
     assert on_grid((26, 26, 16))                          # 26x26 grid for a 24x24 output
@@ -221,24 +191,10 @@ def test_conv_takes_the_grid_only_where_it_pays():
     assert not on_grid((26, 26, 16), k=1)                 # 1x1: no im2col to save
 
 
-def test_conv_reference_path_never_takes_the_grid(monkeypatch):
-    """reference=True runs the textbook im2col/col2im backward even where the grid would pay."""
-    def no_grid(self, grad_out):
-        raise AssertionError("the reference path took the grid")
-    monkeypatch.setattr(L.Conv2D, "_backward_on_grid", no_grid)
-    layer = L.Conv2D(8, 3, reference=True)
-    y = layer.forward(rand(2, 26, 26, 16), training=True)
-    assert layer.backward(np.ones_like(y)).shape == (2, 26, 26, 16)
-    fast = L.Conv2D(8, 3)
-    y = fast.forward(rand(2, 26, 26, 16), training=True)
-    with pytest.raises(AssertionError, match="took the grid"):
-        fast.backward(np.ones_like(y))
-
-
 @pytest.mark.parametrize("shape,filters,k,s,pad", CONV_CASES)
 def test_conv_inference_forward_keeps_no_columns_and_backward_still_works(shape, filters, k, s, pad):
     """Inference mode writes columns into a small buffer only; a backward after it rebuilds them."""
-    layer = L.Conv2D(filters, k, strides=s, padding=pad)
+    layer = fast_conv.Conv2D(filters, k, strides=s, padding=pad)
     x = rand(*shape)
     layer.build(x.shape[1:])
     layer.params["bias"][...] = rand(filters, seed=3)
@@ -253,43 +209,31 @@ def test_conv_inference_forward_keeps_no_columns_and_backward_still_works(shape,
     np.testing.assert_allclose(layer.grads["kernel"], dk_train, rtol=1e-12, atol=1e-12)
 
 
-def test_im2col_fast_equals_reference_and_col2im_is_adjoint():
+def test_im2col_matches_naive_patches_and_col2im_is_its_adjoint():
     x = rand(2, 7, 6, 3)
-    a = I.im2col(x, 3, 2, 2, 1)
-    b = I.im2col_reference(x, 3, 2, 2, 1)
-    np.testing.assert_array_equal(a, b)
+    cols = im2col.im2col(x, 3, 2, 2, 1)                       # (2, 3, 5, 18)
+    assert cols.shape == (2, 3, 5, 18)
+    for i, j in ((0, 0), (2, 4), (1, 3)):                      # patch (i, j) of image 1, ravelled
+        np.testing.assert_array_equal(cols[1, i, j], x[1, 2 * i:2 * i + 3, j:j + 2].ravel())
     # <im2col(x), c> == <x, col2im(c)> for any c: col2im is the exact adjoint
-    c = rand(*a.shape, seed=9)
-    lhs = (a * c).sum()
-    rhs = (x * I.col2im(c, x.shape, 3, 2, 2, 1)).sum()
+    c = rand(*cols.shape, seed=9)
+    lhs = (cols * c).sum()
+    rhs = (x * im2col.col2im(c, x.shape, 3, 2, 2, 1)).sum()
     assert abs(lhs - rhs) < 1e-10 * abs(lhs)
 
 
-@pytest.mark.parametrize("kh,kw", [(3, 3), (3, 2), (1, 4), (4, 1)])
-def test_col2im_by_offset_equals_col2im(kh, kw):
-    """Stride 1: the per-offset adds of the fast path give col2im's result."""
-    x_shape = (2, 6, 7, 3)
-    oh, ow = 6 - kh + 1, 7 - kw + 1
-    d = rand(2, oh, ow, kh * kw * 3, seed=4)
-    blocks = d.reshape(2, oh, ow, kh * kw, 3)
-    out = np.full(x_shape, np.nan)                             # overwritten, not added to
-    by_offset = I.col2im_offsets(lambda k: blocks[:, :, :, k], x_shape, kh, kw, 1, 1, out=out)
-    assert by_offset is out
-    np.testing.assert_allclose(by_offset, I.col2im(d, x_shape, kh, kw, 1, 1), rtol=1e-12, atol=1e-12)
-
-
 def test_same_padding_follows_tensorflow():
-    assert I.same_padding(28, 3, 2) == (0, 1)   # odd extra goes bottom/right
-    assert I.same_padding(5, 4, 1) == (1, 2)
-    assert L.Conv2D(2, 3, strides=2, padding="same").compute_output_shape((28, 28, 1)) == (14, 14, 2)
+    assert im2col.same_padding(28, 3, 2) == (0, 1)   # odd extra goes bottom/right
+    assert im2col.same_padding(5, 4, 1) == (1, 2)
+    assert nn.Conv2D(2, 3, strides=2, padding="same").compute_output_shape((28, 28, 1)) == (14, 14, 2)
 
 
 def test_convolution2d_legacy_forms():
-    assert L.Convolution2D(16, 3, 3, activation="relu").kernel_size == (3, 3)
-    assert L.Convolution2D(10, 4).kernel_size == (4, 4)
-    assert L.Convolution2D(8, (3, 3)).kernel_size == (3, 3)
-    assert L.Convolution2D(10, 1, 1).kernel_size == (1, 1)
-    layer = L.Convolution2D(16, 3, 3, activation="relu", input_shape=(28, 28, 1))
+    assert layers.Convolution2D(16, 3, 3, activation="relu").kernel_size == (3, 3)
+    assert layers.Convolution2D(10, 4).kernel_size == (4, 4)
+    assert layers.Convolution2D(8, (3, 3)).kernel_size == (3, 3)
+    assert layers.Convolution2D(10, 1, 1).kernel_size == (1, 1)
+    layer = layers.Convolution2D(16, 3, 3, activation="relu", input_shape=(28, 28, 1))
     layer.build(layer.input_shape)
     assert layer.params["kernel"].shape == (3, 3, 1, 16)
 
@@ -305,44 +249,43 @@ POOL_CASES = [  # (shape, pool, strides, padding)
 
 
 @pytest.mark.parametrize("shape,pool,strides,pad", POOL_CASES)
-def test_pool_forward_matches_naive(shape, pool, strides, pad):
-    layer = L.MaxPooling2D(pool, strides=strides, padding=pad)
+def test_pool_forward_matches_naive(shape, pool, strides, pad, kind):
+    layer = kind.MaxPooling2D(pool, strides=strides, padding=pad)
     x = rand(*shape)
     ref = naive.maxpool(x, layer.pool_size, layer.strides, pad)
     np.testing.assert_array_equal(layer.forward(x), ref)
 
 
 @pytest.mark.parametrize("shape,pool,strides,pad", POOL_CASES)
-def test_pool_gradcheck_tie_free(shape, pool, strides, pad):
+def test_pool_gradcheck_tie_free(shape, pool, strides, pad, kind):
     # distinct values spaced far more than the finite-difference step: no ties
     n = int(np.prod(shape))
     x = np.random.default_rng(1).permutation(n).reshape(shape) * 0.01
-    errors = gradcheck(L.MaxPooling2D(pool, strides=strides, padding=pad), x)
+    errors = gradcheck(kind.MaxPooling2D(pool, strides=strides, padding=pad), x)
     assert errors["input"] < TOL, errors
 
 
 @pytest.mark.parametrize("pool,strides", [(2, None), (3, 2), (3, 1)])
-def test_pool_ties_go_to_first_maximum(pool, strides):
+def test_pool_ties_go_to_first_maximum(pool, strides, kind):
     # post-ReLU-like input: mostly exact zeros, plus repeated small integers
     x = np.maximum(np.random.default_rng(2).integers(-3, 2, size=(2, 7, 7, 3)), 0).astype(float)
-    layer = L.MaxPooling2D(pool, strides=strides)
+    layer = kind.MaxPooling2D(pool, strides=strides)
     y = layer.forward(x)
     g = rand(*y.shape, seed=4)
     dx = layer.backward(g)
     np.testing.assert_allclose(dx, naive.maxpool_grad_first_max(x, layer.pool_size, layer.strides, g))
     # all-zero input: each window's gradient lands on its top-left element only
     zeros = np.zeros((1, 4, 4, 1))
-    layer2 = L.MaxPooling2D(2)
+    layer2 = kind.MaxPooling2D(2)
     layer2.forward(zeros)
     dz = layer2.backward(np.ones((1, 2, 2, 1)))
     assert dz.sum() == 4 and dz[0, ::2, ::2, 0].sum() == 4
 
 
 # ---- BatchNormalization ----------------------------------------------------
-@pytest.mark.parametrize("reference", [False, True])
 @pytest.mark.parametrize("shape", [(4, 3, 5, 2), (1, 4, 3, 3), (6, 4)])
-def test_batchnorm_training_forward_and_moving_stats(shape, reference):
-    layer = L.BatchNormalization(momentum=0.9, epsilon=1e-3, reference=reference)
+def test_batchnorm_training_forward_and_moving_stats(shape, kind):
+    layer = kind.BatchNormalization(momentum=0.9, epsilon=1e-3)
     x = rand(*shape) * 3 + 1
     layer.build(x.shape[1:])
     c = shape[-1]
@@ -357,9 +300,8 @@ def test_batchnorm_training_forward_and_moving_stats(shape, reference):
     np.testing.assert_allclose(layer.state["moving_variance"], 0.9 + 0.1 * var * m / (m - 1))
 
 
-@pytest.mark.parametrize("reference", [False, True])
-def test_batchnorm_inference_uses_moving_stats(reference):
-    layer = L.BatchNormalization(epsilon=1e-3, reference=reference)
+def test_batchnorm_inference_uses_moving_stats(kind):
+    layer = kind.BatchNormalization(epsilon=1e-3)
     x = rand(3, 2, 2, 2)
     layer.build(x.shape[1:])
     layer.state["moving_mean"][...] = [1.0, -2.0]
@@ -372,44 +314,21 @@ def test_batchnorm_inference_uses_moving_stats(reference):
     np.testing.assert_array_equal(layer.state["moving_mean"], before)
 
 
-@pytest.mark.parametrize("reference", [False, True])
 @pytest.mark.parametrize("shape,training", [((4, 3, 5, 2), True), ((1, 4, 3, 3), True),
                                             ((5, 3), True), ((3, 4, 4, 2), False)])
-def test_batchnorm_gradcheck(shape, training, reference):
-    layer = L.BatchNormalization(reference=reference)
+def test_batchnorm_gradcheck(shape, training, kind):
+    layer = kind.BatchNormalization()
     layer.build(shape[1:])
     layer.params["gamma"][...] = rand(shape[-1], seed=7)   # non-trivial gamma
     errors = gradcheck(layer, rand(*shape), training=training)
     assert max(errors.values()) < TOL, errors
 
 
-@pytest.mark.parametrize("training", [True, False])
-def test_batchnorm_fast_path_equals_reference_in_float32(training):
-    B.set_floatx("float32")
-    x = (rand(16, 9, 7, 12) * 2 + 0.5).astype(np.float32)
-    g = rand(16, 9, 7, 12, seed=3).astype(np.float32)
-    fast, ref = L.BatchNormalization(), L.BatchNormalization(reference=True)
-    for layer in (fast, ref):
-        layer.build(x.shape[1:])
-        layer.params["gamma"][...] = rand(12, seed=4)
-        layer.state["moving_mean"][...] = 0.3
-    y_fast, y_ref = fast.forward(x, training=training), ref.forward(x, training=training)
-    assert y_fast.dtype == np.float32
-    np.testing.assert_allclose(y_fast, y_ref, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(fast.backward(g), ref.backward(g), rtol=1e-4, atol=1e-5)
-    for key in ("gamma", "beta"):
-        np.testing.assert_allclose(fast.grads[key], ref.grads[key], rtol=1e-4, atol=1e-3)
-    for key in ("moving_mean", "moving_variance"):
-        np.testing.assert_allclose(fast.state[key], ref.state[key], rtol=1e-6)
-
-
-@pytest.mark.parametrize("reference", [False, True])
-def test_batchnorm_float64_hyper_parameters_keep_float32(reference):
+def test_batchnorm_float64_hyper_parameters_keep_float32(kind):
     """NumPy scalars as momentum/epsilon must not turn float32 outputs into float64."""
-    B.set_floatx("float32")
+    backend.set_floatx("float32")
     try:
-        layer = L.BatchNormalization(momentum=np.float64(0.9), epsilon=np.float64(1e-3),
-                                     reference=reference)
+        layer = kind.BatchNormalization(momentum=np.float64(0.9), epsilon=np.float64(1e-3))
         x = (rand(4, 3, 5, 2) * 2 + 0.5).astype(np.float32)
         layer.build(x.shape[1:])
         y = layer.forward(x, training=True)
@@ -420,12 +339,12 @@ def test_batchnorm_float64_hyper_parameters_keep_float32(reference):
         for key in ("moving_mean", "moving_variance"):
             assert layer.state[key].dtype == np.float32, key
     finally:
-        B.set_floatx("float64")
+        backend.set_floatx("float64")
 
 
 def test_gradcheck_catches_a_broken_batchnorm_backward():
     """A backward with the x_hat * sum(g * x_hat) term deleted must fail the check."""
-    class Broken(L.BatchNormalization):
+    class Broken(nn.BatchNormalization):
         def backward(self, grad_out):
             g = grad_out.reshape(-1, grad_out.shape[-1])
             self.grads["gamma"] = (g * self._x_hat).sum(0)
@@ -433,13 +352,13 @@ def test_gradcheck_catches_a_broken_batchnorm_backward():
             m = g.shape[0]
             gamma = self.params["gamma"]
             return ((gamma * self._inv_std / m) * (m * g - g.sum(0))).reshape(grad_out.shape)
-    errors = gradcheck(Broken(reference=True), rand(4, 3, 3, 2))
+    errors = gradcheck(Broken(), rand(4, 3, 3, 2))
     assert errors["input"] > 1e-2
 
 
 # ---- Dropout, Dense, Flatten, activations -----------------------------------
-def test_dropout_inverted_scaling_and_inference_identity():
-    layer = L.Dropout(0.25)
+def test_dropout_inverted_scaling_and_inference_identity(kind):
+    layer = kind.Dropout(0.25)
     x = np.ones((50, 20, 20, 2))
     y = layer.forward(x, training=True)
     kept = y != 0
@@ -449,20 +368,19 @@ def test_dropout_inverted_scaling_and_inference_identity():
     assert layer.forward(x, training=False) is x
 
 
-def test_dropout_same_seed_same_mask():
+def test_dropout_same_seed_same_mask(kind):
     x = np.ones((4, 5, 5, 3))
     minicnn.seed(11)
-    a = L.Dropout(0.5).forward(x, training=True)
+    a = kind.Dropout(0.5).forward(x, training=True)
     minicnn.seed(11)
-    b = L.Dropout(0.5).forward(x, training=True)
+    b = kind.Dropout(0.5).forward(x, training=True)
     np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.999])
 def test_keep_mask_rate_shape_and_independence(keep):
-    from minicnn import backend as B
     minicnn.seed(2)
-    kept = B.keep_mask((301, 7, 13), keep)                  # size not a multiple of 4 draws
+    kept = backend.keep_mask((301, 7, 13), keep)                  # size not a multiple of 4 draws
     assert kept.shape == (301, 7, 13) and kept.dtype == bool
     n = kept.size
     assert abs(kept.mean() - keep) < 4 * np.sqrt(keep * (1 - keep) / n) + 2 ** -16
@@ -474,13 +392,12 @@ def test_keep_mask_rate_shape_and_independence(keep):
 
 @pytest.mark.parametrize("shape", [(10, 6, 2), (9, 5, 3)])    # rows of whole / partial draws
 def test_keep_mask_rows_are_one_mask_whatever_the_split(shape):
-    from minicnn import backend as B
     minicnn.seed(8)
-    whole = B.keep_mask(shape, 0.7)
-    after_whole = B.rng().random(3)
+    whole = backend.keep_mask(shape, 0.7)
+    after_whole = backend.rng().random(3)
     minicnn.seed(8)
-    kept = B.keep_mask_rows(shape, 0.7)
-    after_rows = B.rng().random(3)                          # the generator moved past it all
+    kept = backend.keep_mask_rows(shape, 0.7)
+    after_rows = backend.rng().random(3)                         # the generator moved past it all
     np.testing.assert_array_equal(after_rows, after_whole)
     for cuts in ([0, 10], [0, 3, 10], [0, 1, 2, 7, 10]):
         cuts = [min(c, shape[0]) for c in cuts]
@@ -488,26 +405,26 @@ def test_keep_mask_rows_are_one_mask_whatever_the_split(shape):
         np.testing.assert_array_equal(np.concatenate(parts[::-1]), whole)
 
 
-def test_dropout_gradcheck_fixed_mask():
-    errors = gradcheck(L.Dropout(0.4), rand(3, 4, 4, 2), seed=3)
+def test_dropout_gradcheck_fixed_mask(kind):
+    errors = gradcheck(kind.Dropout(0.4), rand(3, 4, 4, 2), seed=3)
     assert errors["input"] < TOL
 
 
 @pytest.mark.parametrize("activation", [None, "relu"])
-def test_dense_forward_and_gradcheck(activation):
-    layer = L.Dense(4, activation=activation)
+def test_dense_forward_and_gradcheck(activation, kind):
+    layer = kind.Dense(4, activation=activation)
     x = rand(3, 6)
     y = layer.forward(x)
     ref = naive.dense(x, layer.params["kernel"], layer.params["bias"])
     np.testing.assert_allclose(y, ref if activation is None else np.maximum(ref, 0))
-    errors = gradcheck(L.Dense(4, activation=activation), x)
+    errors = gradcheck(kind.Dense(4, activation=activation), x)
     assert max(errors.values()) < TOL, errors
 
 
-@pytest.mark.parametrize("layer,shape", [(L.Flatten(), (2, 3, 4, 2)), (L.ReLU(), (3, 4, 2)),
-                                         (L.Activation("softmax"), (3, 6)),
-                                         (L.Activation("linear"), (2, 5)),
-                                         (L.Activation("relu"), (2, 3, 3, 2))])
+@pytest.mark.parametrize("layer,shape", [(nn.Flatten(), (2, 3, 4, 2)), (nn.ReLU(), (3, 4, 2)),
+                                         (nn.Activation("softmax"), (3, 6)),
+                                         (nn.Activation("linear"), (2, 5)),
+                                         (nn.Activation("relu"), (2, 3, 3, 2))])
 def test_simple_layers_gradcheck(layer, shape):
     errors = gradcheck(layer, rand(*shape))
     assert errors["input"] < TOL, errors
@@ -515,20 +432,20 @@ def test_simple_layers_gradcheck(layer, shape):
 
 def test_activation_forward_values():
     x = rand(4, 7)
-    np.testing.assert_array_equal(L.ReLU().forward(x), np.where(x > 0, x, 0))
-    s = L.Activation("softmax").forward(x)
+    np.testing.assert_array_equal(nn.ReLU().forward(x), np.where(x > 0, x, 0))
+    s = nn.Activation("softmax").forward(x)
     np.testing.assert_allclose(s.sum(axis=1), 1.0)
     np.testing.assert_allclose(s, np.exp(x) / np.exp(x).sum(1, keepdims=True))
-    assert L.Flatten().forward(rand(2, 3, 4, 5)).shape == (2, 60)
+    assert nn.Flatten().forward(rand(2, 3, 4, 5)).shape == (2, 60)
 
 
 # ---- float32 stays float32 --------------------------------------------------
-def test_float32_end_to_end_no_upcast():
-    B.set_floatx("float32")
+def test_float32_end_to_end_no_upcast(kind):
+    backend.set_floatx("float32")
     x = rand(2, 8, 8, 3).astype(np.float32)
-    stack = [L.Conv2D(4, 3, activation="relu"), L.BatchNormalization(), L.Dropout(0.2),
-             L.Conv2D(4, 1, activation="relu"), L.MaxPooling2D(2), L.Flatten(), L.Dense(3),
-             L.Activation("softmax")]
+    stack = [kind.Conv2D(4, 3, activation="relu"), kind.BatchNormalization(), kind.Dropout(0.2),
+             kind.Conv2D(4, 1, activation="relu"), kind.MaxPooling2D(2), kind.Flatten(),
+             kind.Dense(3), kind.Activation("softmax")]
     h = x
     for layer in stack:
         h = layer.forward(h, training=True)

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn import callbacks as C
+from minicnn import callbacks
 from minicnn.datasets import IDXError, read_idx
-from minicnn.layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                            MaxPooling2D)
+from minicnn.fast.inference import batch_norm_affine, fold_batch_norms, with_input_affine
+from minicnn.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from minicnn.models import Sequential
 from minicnn.optimizers import SGD, Adam
 from minicnn.utils import to_categorical
@@ -229,7 +229,7 @@ def test_predict_folds_batch_norms_and_matches_the_layers(a4):
     model.build()
     randomize_batch_norms(model, 0)
     x = np.random.default_rng(1).random((9, 28, 28, 1)).astype("float32")
-    folded = Sequential._folded_for_inference(model.layers)
+    folded = fold_batch_norms(model.layers)
     kinds = [type(layer).__name__ for layer in folded]
     assert "BatchNormalization" not in kinds and "Dropout" not in kinds   # all six folded
     assert len(folded) == len(model.layers) - 6 - 6
@@ -248,14 +248,14 @@ def test_batch_norm_is_not_folded_across_padding_or_pooling():
     model = Sequential(layers)
     model.build()
     randomize_batch_norms(model, 1)
-    folded = Sequential._folded_for_inference(model.layers)
+    folded = fold_batch_norms(model.layers)
     assert folded[1] is layers[1] and folded[3] is layers[3]   # "same" padding; then pooling
     assert folded[6] is not layers[8] and isinstance(folded[6], Conv2D)   # BN, Dropout, conv
     assert len(folded) == len(layers) - 2
     x = np.random.default_rng(2).random((3, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(model.predict(x), layer_by_layer(model, x), rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="padding"):
-        layers[2].with_input_affine(*layers[1].inference_affine())
+        with_input_affine(layers[2], *batch_norm_affine(layers[1]))
 
 
 # ---- training mode versus inference mode ----------------------------------------
@@ -484,8 +484,8 @@ def test_corrupt_weights_file_raises_clearly(tmp_path, damage):
 
 
 @pytest.mark.parametrize("make", [
-    lambda folder: C.ModelCheckpoint(str(folder / "w.npz")),
-    lambda folder: C.CSVLogger(str(folder / "log.csv")),
+    lambda folder: callbacks.ModelCheckpoint(str(folder / "w.npz")),
+    lambda folder: callbacks.CSVLogger(str(folder / "log.csv")),
 ], ids=["checkpoint", "csv"])
 def test_a_callback_into_a_missing_folder_fails_before_anything_changes(tmp_path, make):
     minicnn.seed(21)
@@ -499,7 +499,7 @@ def test_a_callback_into_a_missing_folder_fails_before_anything_changes(tmp_path
     missing = tmp_path / "no-such-folder"
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing)) + ".*create it before fit"):
         model.fit(x, y, epochs=1, verbose=0,
-                  callbacks=[C.CSVLogger(str(log_path)), make(missing)])
+                  callbacks=[callbacks.CSVLogger(str(log_path)), make(missing)])
     assert_same_weights(before, model.get_weights())
     assert model.optimizer.iterations == iterations
     assert model.history is earlier                              # not replaced
@@ -577,7 +577,7 @@ def test_validation_data_with_a_none_third_item_is_keras_compatible():
 
 
 @pytest.mark.parametrize("callbacks,message", [
-    (C.History(), "callbacks must be a list of callbacks, got History"),
+    (callbacks.History(), "callbacks must be a list of callbacks, got History"),
     (["csv"], "'csv' is not a callback (it has no set_model)"),
     ("csv", "callbacks must be a list of callbacks, got str"),
 ], ids=["not-a-list", "not-a-callback", "a-string"])
@@ -752,7 +752,7 @@ def _epochs_float(x, y):
     (_inf, ValueError, "inf"),
     (_label_too_big, ValueError, r"labels must be in \[0, 1\].*\[0, 2\]"),
     (_label_negative, ValueError, r"labels must be in \[0, 1\].*\[-1, 1\]"),
-    (_one_hot_three, ValueError, "3 classes.*outputs 2"),
+    (_one_hot_three, ValueError, "3 classes.*2 outputs"),
     (_short_y, ValueError, "32 samples.*31"),
     (_val_nan, ValueError, r"validation_data.*NaN"),
     (_val_short, ValueError, r"validation_data.*8 samples"),
@@ -864,8 +864,8 @@ def test_nan_loss_stops_training_and_keeps_the_checkpoint(tmp_path, capsys):
     model = small_model()
     model.compile(optimizer=SGD(lr=0.01))
     ckpt = str(tmp_path / "best.npz")
-    explode = C.LearningRateScheduler(lambda epoch: 0.01 if epoch == 0 else 1e30)
-    keep = C.ModelCheckpoint(ckpt, monitor="loss", save_best_only=True)
+    explode = callbacks.LearningRateScheduler(lambda epoch: 0.01 if epoch == 0 else 1e30)
+    keep = callbacks.ModelCheckpoint(ckpt, monitor="loss", save_best_only=True)
     history = model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[explode, keep])
     err = capsys.readouterr().err
     assert re.search(r"NaN or inf at epoch 2, batch \d+", err), err
@@ -900,7 +900,7 @@ def test_an_epoch_that_leaves_non_finite_weights_is_undone(capsys):
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     before, state = model.get_weights(), model.optimizer.get_state()
 
-    class Poison(C.Callback):
+    class Poison(callbacks.Callback):
         def on_batch_end(self, batch, logs=None):
             if batch == 1:                                # the epoch's last batch
                 model.layers[0].params["kernel"][0, 0, 0, 0] = np.nan
@@ -921,7 +921,7 @@ def test_lr_scheduler_follows_the_assignment_schedule(a4):
     model = small_model()
     model.compile(optimizer=Adam(lr=0.003))
     history = model.fit(x, y, batch_size=16, epochs=4, verbose=0,
-                        callbacks=[C.LearningRateScheduler(a4.inverse_time)])
+                        callbacks=[callbacks.LearningRateScheduler(a4.inverse_time)])
     expected = [round(0.003 / (1 + 0.319 * e), 10) for e in range(4)]
     assert history.history["lr"] == expected
     assert history.history["lr"][:2] == [0.003, 0.0022744503]
@@ -978,8 +978,8 @@ def test_to_categorical_rejects_bad_labels():
 def test_progress_bar_on_a_terminal(monkeypatch, capsys):
     """verbose=1 on a terminal: a tqdm bar per epoch with running loss and accuracy."""
     pytest.importorskip("tqdm")   # a dependency of minicnn: installed wherever minicnn is
-    from minicnn import models as M
-    monkeypatch.setattr(M, "_is_terminal", lambda: True)
+    from minicnn.model import loops
+    monkeypatch.setattr(loops, "is_terminal", lambda: True)
     minicnn.seed(0)
     rng = np.random.default_rng(0)
     x = rng.random((64, 6, 6, 1)).astype(np.float32)

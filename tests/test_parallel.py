@@ -11,30 +11,29 @@ import numpy as np
 import pytest
 
 import minicnn
-from minicnn import backend as B
-from minicnn import layers as L
-from minicnn import parallel as P
-from minicnn.layers.base import Layer
-from minicnn.models import Sequential
+from minicnn import backend, layers
+from minicnn.fast import split, team, threads
+from minicnn.models import Sequential, textbook_copy
+from minicnn.nn.base import Layer
 
-pytestmark = pytest.mark.skipif(not P._can_fork(), reason="worker processes need os.fork")
+pytestmark = pytest.mark.skipif(not team._can_fork(), reason="worker processes need os.fork")
 
 
 @pytest.fixture
 def processes():
     """set_processes(n) for the test; the default comes back afterwards."""
-    before = P._processes
-    yield P.set_processes
-    P._processes = before
+    before = team._processes
+    yield team.set_processes
+    team._processes = before
 
 
 def small_model(extra=()):
     return Sequential([
-        L.Conv2D(6, 3, activation="relu", input_shape=(12, 12, 1)),
-        L.BatchNormalization(), L.Dropout(0.25),
-        L.Conv2D(8, 3, activation="relu"), L.MaxPooling2D(2),
-        L.BatchNormalization(), *extra, L.Flatten(), L.Dense(10),
-        L.Activation("softmax")])
+        layers.Conv2D(6, 3, activation="relu", input_shape=(12, 12, 1)),
+        layers.BatchNormalization(), layers.Dropout(0.25),
+        layers.Conv2D(8, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.BatchNormalization(), *extra, layers.Flatten(), layers.Dense(10),
+        layers.Activation("softmax")])
 
 
 def data(n=300, floatx="float64"):
@@ -44,7 +43,7 @@ def data(n=300, floatx="float64"):
 
 def train(n_processes, processes, floatx="float64", epochs=2):
     processes(n_processes)
-    B.set_floatx(floatx)
+    backend.set_floatx(floatx)
     minicnn.seed(11)
     model = small_model()
     model.compile("categorical_crossentropy", minicnn.optimizers.SGD(lr=0.05))
@@ -76,7 +75,7 @@ def test_float32_fit_over_processes_is_close_and_repeatable(processes):
 
 
 def test_evaluate_and_predict_split_equal_one_process(processes):
-    B.set_floatx("float64")
+    backend.set_floatx("float64")
     minicnn.seed(2)
     model = small_model()
     model.compile("categorical_crossentropy", "sgd")
@@ -102,7 +101,7 @@ class _Trap(Layer):
     def forward(self, x, training=False):
         self._check_input(x)
         self._out_shape = tuple(x.shape)
-        if training and not P.leads():
+        if training and not split.leads():
             if self.what == "raise":
                 raise RuntimeError("a planted failure in a worker")
             os._exit(3)                                       # the worker vanishes
@@ -121,11 +120,11 @@ def test_a_failing_worker_stops_fit_with_its_error(processes, what, message):
     model.compile("categorical_crossentropy", "sgd")
     x, y = data(300, "float32")
     model.build()
-    before = [np.array(layer.params[key]) for layer, key in model._train_slots]
-    with pytest.raises(P.TeamError, match=message):
+    before = [np.array(layer.params[key]) for layer, key in model.runner.slots]
+    with pytest.raises(team.TeamError, match=message):
         model.fit(x, y, batch_size=40, epochs=1, verbose=0)
     assert multiprocessing.active_children() == []
-    after = [layer.params[key] for layer, key in model._train_slots]
+    after = [layer.params[key] for layer, key in model.runner.slots]
     for a, b in zip(after, before):                   # the failed first step changed no weight
         np.testing.assert_array_equal(a, b)
 
@@ -135,7 +134,7 @@ def test_a_failure_in_the_calling_process_releases_the_workers(processes):
 
     class FailsOnRankZero(_Trap):
         def forward(self, x, training=False):
-            if training and P.leads() and x.shape[0] < 40:   # a split batch, rank 0's half
+            if training and split.leads() and x.shape[0] < 40:   # a split batch, rank 0's half
                 raise RuntimeError("a planted failure on rank 0")
             return x
 
@@ -150,20 +149,22 @@ def test_a_failure_in_the_calling_process_releases_the_workers(processes):
 def test_set_processes_rejects_bad_counts():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="set_processes"):
-            P.set_processes(bad)
+            team.set_processes(bad)
 
 
-def test_small_calls_and_reference_layers_stay_in_one_process(processes):
+def test_small_calls_and_textbook_batch_layers_stay_in_one_process(processes):
     processes(2)
     model = small_model()
     model.compile("categorical_crossentropy", "sgd")
-    with model._team(40, 100) as team:                       # too few images to be worth it
-        assert team is None
-    with model._team(40, 1000) as team:
-        assert team is not None
-    model.layers[0].reference = True                          # textbook arithmetic, one process
-    with model._team(40, 1000) as team:
-        assert team is None
+    with team.team_for(model.runner, 40, 100) as workers:    # too few images to be worth it
+        assert workers is None
+    with team.team_for(model.runner, 40, 1000) as workers:
+        assert workers is not None
+    textbook = textbook_copy(model)                          # its batch norm needs the whole batch
+    textbook.compile("categorical_crossentropy", "sgd")
+    assert any(layer.needs_whole_batch for layer in textbook.layers)
+    with team.team_for(textbook.runner, 40, 1000) as workers:
+        assert workers is None
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -203,7 +204,7 @@ def test_predict_and_evaluate_in_a_callback_leave_a_parallel_fit_alone(processes
 
     def run(n_processes, callbacks):
         processes(n_processes)
-        B.set_floatx("float64")
+        backend.set_floatx("float64")
         minicnn.seed(11)
         model = small_model()
         model.compile("categorical_crossentropy", minicnn.optimizers.SGD(lr=0.05))
@@ -214,7 +215,7 @@ def test_predict_and_evaluate_in_a_callback_leave_a_parallel_fit_alone(processes
         alone, alone_w = run(1, [])
         split, split_w = run(2, [Peek()])
     finally:
-        B.set_floatx("float32")
+        backend.set_floatx("float32")
     np.testing.assert_allclose(split, alone, rtol=1e-12)
     for a, b in zip(split_w, alone_w):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
@@ -243,22 +244,21 @@ def test_team_buffers_are_as_large_as_a_batch_can_be(processes):
 
 
 def test_an_interrupted_close_still_gives_the_threads_back(processes, monkeypatch):
-    from minicnn import threads as T
     processes(2)
     model = small_model()
     model.compile("categorical_crossentropy", "sgd")
-    before, blas_before = T.chosen_threads(), T._blas._before
-    team = P.Team(model, 2, 40)
-    assert T.chosen_threads() == 1
+    before, blas_before = threads.chosen_threads(), threads._blas._before
+    workers = team.Team(model.runner, 2, 40)
+    assert threads.chosen_threads() == 1
 
     def interrupted_join(self, timeout=None):
         raise KeyboardInterrupt
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "join", interrupted_join)
     with pytest.raises(KeyboardInterrupt):
-        team.close()
+        workers.close()
     monkeypatch.undo()
-    assert T.chosen_threads() == before and T._blas._before == blas_before
-    assert not model._team_at_work
+    assert threads.chosen_threads() == before and threads._blas._before == blas_before
+    assert not model.runner.busy
     for child in multiprocessing.active_children():          # its pipe closed: it stops
         child.join(timeout=5)
     assert multiprocessing.active_children() == []
@@ -285,8 +285,8 @@ def test_a_waiting_worker_stops_when_its_rank_0_is_killed(processes):
             os.close(read_end)
             model = small_model()
             model.build()
-            team = P.Team(model, 2, 40)
-            os.write(write_end, str(team._workers[0].pid).encode())
+            workers = team.Team(model.runner, 2, 40)
+            os.write(write_end, str(workers._workers[0].pid).encode())
             time.sleep(60)
         finally:
             os._exit(0)

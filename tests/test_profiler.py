@@ -4,8 +4,7 @@ import pytest
 
 import minicnn
 from minicnn import profiler
-from minicnn.layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
-                            MaxPooling2D)
+from minicnn.layers import Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D
 from minicnn.models import Sequential
 
 

@@ -4,7 +4,7 @@ import copy
 import numpy as np
 import pytest
 
-from minicnn import backend as B
+from minicnn import backend
 from tests.strict_xp import StrictArray, from_strict, installed, strict, to_strict
 
 
@@ -183,35 +183,35 @@ def test_no_array_interface_or_buffer():
 
 # ---- a planted bug in library-style code is caught -----------------------------
 def relu_forward_buggy(x):
-    xp = B.xp()  # noqa: F841  the bug: fetched the module, then called numpy anyway
+    xp = backend.xp()  # noqa: F841  the bug: fetched the module, then called numpy anyway
     return np.maximum(x, 0)
 
 
 def relu_forward(x):
-    xp = B.xp()
+    xp = backend.xp()
     return xp.maximum(x, 0)
 
 
 def test_planted_numpy_call_is_caught(strict_backend):
-    assert B.xp() is strict_backend
+    assert backend.xp() is strict_backend
     x_host = np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)
-    x = B.to_device(x_host, "float32")
+    x = backend.to_device(x_host, "float32")
     assert isinstance(x, StrictArray)
     with pytest.raises(TypeError, match=r"numpy\.maximum"):
         relu_forward_buggy(x)
     y = relu_forward(x)
     assert isinstance(y, StrictArray)
-    np.testing.assert_array_equal(B.to_host(y), np.maximum(x_host, 0))
+    np.testing.assert_array_equal(backend.to_host(y), np.maximum(x_host, 0))
     # the same buggy function passes silently on numpy: why the stand-in exists
-    B.set_backend("numpy")
+    backend.set_backend("numpy")
     np.testing.assert_array_equal(relu_forward_buggy(x_host), np.maximum(x_host, 0))
 
 
 def test_installed_restores_numpy_even_on_failure():
     with pytest.raises(RuntimeError):
         with installed():
-            assert B.get_backend() == "strict"
-            B.seed(0)
-            assert isinstance(B.rng().random((2,), dtype=np.float32), StrictArray)
+            assert backend.get_backend() == "strict"
+            backend.seed(0)
+            assert isinstance(backend.rng().random((2,), dtype=np.float32), StrictArray)
             raise RuntimeError("boom")
-    assert B.get_backend() == "numpy" and B.xp() is np
+    assert backend.get_backend() == "numpy" and backend.xp() is np

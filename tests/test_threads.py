@@ -1,4 +1,4 @@
-"""minicnn.threads: the batch is cut into parts, one per thread, with the same results."""
+"""minicnn.fast.threads: the batch is cut into parts, one per thread, with the same results."""
 import platform
 import threading
 import time
@@ -7,56 +7,55 @@ import numpy as np
 import pytest
 
 import minicnn
+from minicnn import backend, layers
+from minicnn.fast import threads
 from minicnn.models import Sequential
-from minicnn import backend as B
-from minicnn import layers as L
-from minicnn import threads as T
 
 
 @pytest.fixture
-def threads():
+def thread_count():
     """Set a thread count for one test, then put the previous one back."""
-    before = T.get_threads()
-    yield T.set_threads
-    T.set_threads(before)
+    before = threads.get_threads()
+    yield threads.set_threads
+    threads.set_threads(before)
 
 
-def test_parts_cover_the_rows_once_in_order(threads):
-    threads(3)
+def test_parts_cover_the_rows_once_in_order(thread_count):
+    thread_count(3)
     for n, align in ((10, 1), (128, 1), (7, 1), (2, 1), (1000, 64), (100, 64)):
-        p = T.parts(n, align)
+        p = threads.parts(n, align)
         assert p[0].start == 0 and p[-1].stop == n
         assert all(a.stop == b.start for a, b in zip(p, p[1:]))
         assert all(s.stop > s.start for s in p)
         assert len(p) <= 3
         assert all(s.start % align == 0 for s in p)
-    assert len(T.parts(128)) == 3 and len(T.parts(2)) == 2 and len(T.parts(1)) == 1
+    assert len(threads.parts(128)) == 3 and len(threads.parts(2)) == 2 and len(threads.parts(1)) == 1
 
 
-def test_run_returns_results_in_order_and_uses_threads(threads):
-    threads(3)
+def test_run_returns_results_in_order_and_uses_threads(thread_count):
+    thread_count(3)
     seen = set()
 
     def fn(part):
         seen.add(threading.current_thread().name)
         time.sleep(0.05)                                    # keep each worker busy with one part
         return part.start
-    out = T.run(fn, 300, size=10 * T.MIN_PART)
+    out = threads.run(fn, 300, size=10 * threads.MIN_PART)
     assert out == [0, 100, 200]
     assert len(seen) == 3
 
 
-def test_small_jobs_and_one_thread_run_inline(threads):
-    threads(4)
+def test_small_jobs_and_one_thread_run_inline(thread_count):
+    thread_count(4)
     calls = []
-    assert T.run(lambda s: calls.append(s) or 1, 100, size=10) == [1]
+    assert threads.run(lambda s: calls.append(s) or 1, 100, size=10) == [1]
     assert calls == [slice(0, 100)]
-    threads(1)
-    assert T.run(lambda s: (s.start, s.stop), 100, size=10 * T.MIN_PART) == [(0, 100)]
+    thread_count(1)
+    assert threads.run(lambda s: (s.start, s.stop), 100, size=10 * threads.MIN_PART) == [(0, 100)]
 
 
-def test_a_failing_part_raises_after_every_part_finished(threads):
-    threads(2)
+def test_a_failing_part_raises_after_every_part_finished(thread_count):
+    thread_count(2)
     done = []
 
     def fn(part):
@@ -64,42 +63,42 @@ def test_a_failing_part_raises_after_every_part_finished(threads):
             raise ValueError("part 0 failed")
         done.append(part)
     with pytest.raises(ValueError, match="part 0 failed"):
-        T.run(fn, 100, size=10 * T.MIN_PART)
+        threads.run(fn, 100, size=10 * threads.MIN_PART)
     assert done == [slice(50, 100)]
 
 
 def test_set_threads_rejects_bad_counts():
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ValueError, match="set_threads"):
-            T.set_threads(bad)
+            threads.set_threads(bad)
 
 
 def _step_results(n_threads, floatx="float64", batch=48):
-    T.set_threads(n_threads)
-    B.set_floatx(floatx)
+    threads.set_threads(n_threads)
+    backend.set_floatx(floatx)
     minicnn.seed(3)
     model = Sequential([
-        L.Conv2D(8, 3, activation="relu", input_shape=(28, 28, 1)),
-        L.BatchNormalization(), L.Dropout(0.2),
-        L.Conv2D(12, 3, activation="relu"), L.MaxPooling2D(2),
-        L.Conv2D(10, 1), L.BatchNormalization(), L.Conv2D(10, 12), L.Flatten(),
-        L.Activation("softmax")])
+        layers.Conv2D(8, 3, activation="relu", input_shape=(28, 28, 1)),
+        layers.BatchNormalization(), layers.Dropout(0.2),
+        layers.Conv2D(12, 3, activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(10, 1), layers.BatchNormalization(), layers.Conv2D(10, 12), layers.Flatten(),
+        layers.Activation("softmax")])
     model.compile("categorical_crossentropy", "sgd")
     rng = np.random.default_rng(1)
     x = rng.random((batch, 28, 28, 1)).astype(floatx)
     y = rng.integers(0, 10, batch)
     try:
-        loss, _ = model._train_step(x, y, y)
-        grads = [B.to_host(layer.grads[key]) for layer, key in model._train_slots]
+        loss, _ = model.runner.train_step(x, y, y)
+        grads = [backend.to_host(layer.grads[key]) for layer, key in model.runner.slots]
         return float(loss), grads, model.predict(x, batch_size=batch)
     finally:
-        B.set_floatx("float32")
+        backend.set_floatx("float32")
 
 
-def test_training_step_is_the_same_for_any_thread_count(threads, monkeypatch):
+def test_training_step_is_the_same_for_any_thread_count(thread_count, monkeypatch):
     """float64, so that only the maths is compared: the parts' sums equal the whole sums
     to rounding. (The 1x1 conv's bias gradient is 0 up to rounding, as BN follows it.)"""
-    monkeypatch.setattr(T, "MIN_PART", 1)                   # split even these small arrays
+    monkeypatch.setattr(threads, "MIN_PART", 1)                   # split even these small arrays
     one = _step_results(1)
     for n in (2, 3):
         other = _step_results(n)
@@ -109,34 +108,34 @@ def test_training_step_is_the_same_for_any_thread_count(threads, monkeypatch):
         np.testing.assert_allclose(other[2], one[2], rtol=1e-9, atol=1e-12)
 
 
-def test_float32_forward_is_the_same_for_any_thread_count(threads, monkeypatch):
-    monkeypatch.setattr(T, "MIN_PART", 1)
+def test_float32_forward_is_the_same_for_any_thread_count(thread_count, monkeypatch):
+    monkeypatch.setattr(threads, "MIN_PART", 1)
     one, two = _step_results(1, "float32"), _step_results(2, "float32")
     assert abs(two[0] - one[0]) < 1e-5 * abs(one[0])
     np.testing.assert_allclose(two[2], one[2], rtol=1e-4, atol=1e-6)
 
 
-def test_same_thread_count_is_repeatable(threads, monkeypatch):
-    monkeypatch.setattr(T, "MIN_PART", 1)
+def test_same_thread_count_is_repeatable(thread_count, monkeypatch):
+    monkeypatch.setattr(threads, "MIN_PART", 1)
     a, b = _step_results(3, "float32"), _step_results(3, "float32")
     assert a[0] == b[0]
     assert all((u == v).all() for u, v in zip(a[1], b[1]))
 
 
-@pytest.mark.skipif(not T._blas.found(), reason="NumPy's BLAS is not an OpenBLAS found by threads")
-def test_openblas_is_held_at_one_thread_then_given_back(threads):
-    threads(1)
-    own = T._blas._get()
-    threads(2)
-    T.run(lambda s: None, 100, size=10 * T.MIN_PART)
-    assert T._blas._get() == 1
-    threads(1)
-    assert T._blas._get() == own
+@pytest.mark.skipif(not threads._blas.found(), reason="NumPy's BLAS is not an OpenBLAS found by threads")
+def test_openblas_is_held_at_one_thread_then_given_back(thread_count):
+    thread_count(1)
+    own = threads._blas._get()
+    thread_count(2)
+    threads.run(lambda s: None, 100, size=10 * threads.MIN_PART)
+    assert threads._blas._get() == 1
+    thread_count(1)
+    assert threads._blas._get() == own
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_models_keep_freed_memory_on_glibc():
-    from minicnn import memory
-    model = Sequential([L.Flatten(input_shape=(2, 2, 1)), L.Dense(3)])
+    from minicnn.fast import memory
+    model = Sequential([layers.Flatten(input_shape=(2, 2, 1)), layers.Dense(3)])
     model.predict(np.zeros((4, 2, 2, 1), dtype=np.float32))
     assert memory._done

@@ -7,8 +7,7 @@ import pytest
 import minicnn
 from minicnn import viz
 from minicnn.callbacks import History
-from minicnn.layers import (Activation, BatchNormalization, Conv2D, Dropout, Flatten,
-                            MaxPooling2D)
+from minicnn.layers import Activation, BatchNormalization, Conv2D, Dropout, Flatten, MaxPooling2D
 from minicnn.models import Sequential
 
 PNG = b"\x89PNG\r\n\x1a\n"
