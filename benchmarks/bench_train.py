@@ -87,15 +87,14 @@ def build_model(name, textbook=False):
 
 def device_batches(model, batch_size, n_batches, seed):
     """n_batches of random MNIST-shaped images with one-hot targets, on the device:
-    [(x, targets, labels)], as fit() hands them to model.runner.train_step."""
+    [(x, targets, None)] (no sample weights), as fit() hands them to model.runner.train_step."""
     rng = np.random.default_rng(seed)
     n = batch_size * n_batches
     x = rng.random((n,) + IMAGE_SHAPE, dtype=np.float32)
     y = np.eye(CLASSES, dtype=np.float32)[rng.integers(0, CLASSES, n)]
     x = checks.check_x(x, model.input_shape, "bench")
-    t, lab = checks.check_y(y, n, model.output_shape[-1], "bench")
-    return [(x[i:i + batch_size], t[i:i + batch_size], lab[i:i + batch_size])
-            for i in range(0, n, batch_size)]
+    t, _ = checks.check_y(y, n, model.output_shape[-1], "bench")
+    return [(x[i:i + batch_size], t[i:i + batch_size], None) for i in range(0, n, batch_size)]
 
 
 def cpu_name():

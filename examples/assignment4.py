@@ -15,6 +15,11 @@ Writes <out>/<model>_history.csv (and a PNG of the curves where matplotlib is
 installed) and ends with this run beside the assignment's reported figures.
 With --plots it also draws <model>_filters.png, <model>_feature_maps.png (the
 first test image) and <model>_misclassified.png there.
+
+The validation data is the test set, as in the assignment, so the "best" figure is
+chosen on the test set (docs/generalisation.md). A run as short as --limit 3000
+--epochs 2 validates before batch norm's moving statistics have settled, which
+understates what it learned (docs/batchnorm_lag.md).
 """
 import argparse
 import os

@@ -12,6 +12,9 @@ One training step, as Sequential.fit runs it:
 
 With the same seed and the batches in order, the weights come out as those of
 model.fit(x, y, batch_size, epochs=1, shuffle=False): --check compares them.
+
+The first loss is about 2.94, not ln 10 = 2.30: the fresh model's logits already
+spread (docs/initialisation.md explains the number).
 """
 import argparse
 import math

@@ -99,7 +99,9 @@ def seed(n):
     """Seed the generators used for initialisation, shuffling and dropout.
 
     Call it before the model is built (compile draws the initial weights). The same
-    seed gives bit-identical runs on NumPy for the same process and thread counts.
+    seed gives bit-identical runs on NumPy for the same process and thread counts,
+    chosen with minicnn.fast.set_processes(n) and set_threads(n) (by default the
+    process team adapts to other programs' load, see minicnn/fast/team.py).
     ``n``: an int >= 0 (Python's or NumPy's; not a float or a string).
     """
     global _seed, _host_rng, _rng
@@ -120,6 +122,23 @@ def host_rng():
 def rng():
     """The backend's own Generator (numpy or cupy), for dropout masks on the device."""
     return _rng
+
+
+def rng_state():
+    """The dropout generator's state where it can be read (NumPy's), else None; code that
+    must leave the generator as it found it (profiling, diagnostics) puts it back with
+    set_rng_state."""
+    try:
+        state = _rng.bit_generator.state
+    except AttributeError:
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def set_rng_state(state):
+    """Put back what rng_state returned (nothing to do for None)."""
+    if state is not None:
+        _rng.bit_generator.state = state
 
 
 def keep_mask(shape, keep):
@@ -183,3 +202,129 @@ def to_host(a):
     if _xp is numpy or isinstance(a, (numpy.ndarray, list, tuple)) or numpy.isscalar(a):
         return numpy.asarray(a)
     return _xp.asnumpy(a)
+
+
+# ---- Keras' backend functions: `from minicnn import backend as K` ----------------------
+# Keras 2.2 code calls these as K.image_data_format(), K.epsilon(), K.set_value(...).
+# minicnn has no graph and no symbolic tensors: they act on plain arrays and numbers.
+_epsilon = 1e-7
+_CHANNELS_LAST_ONLY = ("minicnn is channels-last only, images (samples, height, width, channels); "
+                       "transpose channels-first data with x.transpose(0, 2, 3, 1).")
+
+
+def image_data_format():
+    """The layout of image arrays: always 'channels_last', (samples, height, width, channels)."""
+    return "channels_last"
+
+
+def set_image_data_format(data_format):
+    """Accept 'channels_last', the one layout minicnn has; 'channels_first' is a ValueError."""
+    normalize_data_format(data_format, "set_image_data_format")
+
+
+def normalize_data_format(value, who="normalize_data_format"):
+    """'channels_last' for None or 'channels_last'; a ValueError naming ``who`` otherwise."""
+    if value is None or (isinstance(value, str) and value.lower() == "channels_last"):
+        return "channels_last"
+    if isinstance(value, str) and value.lower() == "channels_first":
+        raise ValueError(f"{who}('channels_first'): {_CHANNELS_LAST_ONLY}")
+    raise ValueError(f"{who}: unknown data format {value!r}; use 'channels_last'.")
+
+
+def image_dim_ordering():
+    """Keras 1's name for the layout: 'tf' (channels last)."""
+    return "tf"
+
+
+def set_image_dim_ordering(dim_ordering):
+    """Keras 1's setter: 'tf' (channels last) is accepted; 'th' (channels first) is a ValueError."""
+    if dim_ordering == "th":
+        raise ValueError(f"set_image_dim_ordering('th'): {_CHANNELS_LAST_ONLY}")
+    if dim_ordering != "tf":
+        raise ValueError(f"set_image_dim_ordering: unknown ordering {dim_ordering!r}; use 'tf'.")
+
+
+def epsilon():
+    """The small constant Keras code reads as K.epsilon(): 1e-7 unless set_epsilon changed it.
+    Only code that calls epsilon() sees a change: minicnn's layers and optimizers take their
+    epsilon as a constructor argument."""
+    return _epsilon
+
+
+def set_epsilon(value):
+    """Set what epsilon() returns: a finite number > 0."""
+    global _epsilon
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < float("inf"):
+        raise ValueError(f"set_epsilon: value must be a finite number > 0 such as 1e-7, got {value!r}.")
+    _epsilon = float(value)
+
+
+def cast_to_floatx(x):
+    """x as a host NumPy array of floatx() (Keras' K.cast_to_floatx)."""
+    return numpy.asarray(to_host(x), dtype=_floatx)
+
+
+def clear_session():
+    """What Keras' clear_session() resets, as far as minicnn has it.
+
+    Keras frees its TensorFlow graph and restarts the global layer numbering. minicnn has
+    no graph (a model is Python objects, freed when nothing refers to it any more) and
+    each model numbers its own layers (conv2d_1, conv2d_2, ...), so neither needs
+    resetting. What it does: after seed(n), it restarts both random generators at n, so
+    the next model draws the same initial weights, shuffles and dropout masks as the first
+    model after seed(n) did. Without a seed it changes nothing.
+    """
+    if _seed is not None:
+        seed(_seed)
+
+
+def _is_array(x):
+    """A host (NumPy) array or an array of the active backend."""
+    return isinstance(x, numpy.ndarray) or isinstance(x, getattr(_xp, "ndarray", numpy.ndarray))
+
+
+def int_shape(x):
+    """The shape of an array as a tuple of ints (Keras' K.int_shape)."""
+    if not hasattr(x, "shape"):
+        raise TypeError(f"int_shape: expected an array, got {type(x).__name__}.")
+    return tuple(int(d) for d in x.shape)
+
+
+def get_value(x):
+    """K.get_value(x): x.get_value() for an object that has one; a host NumPy copy of an
+    array (host or device); a Python float for a number (model.optimizer.lr is one)."""
+    if callable(getattr(x, "get_value", None)):
+        return x.get_value()
+    if _is_array(x):
+        host = to_host(x)
+        return host.copy() if host is x else host        # a copy: changing it leaves x alone
+    if isinstance(x, numbers.Real) and not isinstance(x, bool):
+        return float(x)
+    raise TypeError(f"get_value: expected an array, a number or an object with a get_value() "
+                    f"method, got {type(x).__name__}.")
+
+
+def set_value(x, value):
+    """K.set_value(x, value): ``x.set_value(value)`` for an object that has that method;
+    for an array (host or device), its contents replaced in place by ``value`` (same shape,
+    cast to x's dtype). A Python number cannot be changed in place: that is a TypeError,
+    which for a learning rate says to write ``model.optimizer.lr = value``."""
+    if callable(getattr(x, "set_value", None)):
+        x.set_value(value)
+        return
+    if _is_array(x):
+        if isinstance(x, numpy.ndarray):
+            new = numpy.asarray(to_host(value), dtype=x.dtype)
+        else:
+            new = to_device(value, dtype=x.dtype)
+        if tuple(new.shape) != tuple(x.shape):
+            raise ValueError(f"set_value: value has shape {tuple(new.shape)} but x has shape "
+                             f"{tuple(x.shape)}; give a value of x's shape.")
+        x[...] = new
+        return
+    if isinstance(x, numbers.Number):
+        raise TypeError(f"set_value: x is the number {x!r}, which cannot be changed in place. For "
+                        f"a learning rate write model.optimizer.lr = {value!r} (in minicnn it is a "
+                        "plain number attribute); for an array pass the array itself.")
+    raise TypeError(f"set_value: expected an array or an object with a set_value() method, got "
+                    f"{type(x).__name__}.")

@@ -2,10 +2,11 @@
 
 ``fit`` calls, in order: ``check`` (before it looks at the data),
 ``set_model``, ``set_params``, ``on_train_begin``, then per epoch
-``on_epoch_begin`` / ``on_batch_end`` (each batch) / ``on_epoch_end``, and
-finally ``on_train_end``. Epochs count from 0; messages print them from 1,
-as Keras does. ``logs`` at epoch end holds Python floats: 'loss', 'acc',
-'lr' and, with validation data, 'val_loss' and 'val_acc'.
+``on_epoch_begin`` / ``on_batch_begin`` and ``on_batch_end`` (each batch) /
+``on_epoch_end``, and finally ``on_train_end``. Epochs count from 0; messages
+print them from 1, as Keras does. ``logs`` at epoch end holds Python floats:
+'loss', each metric compile was given under its Keras name (e.g. 'acc'),
+with validation data the same with 'val_' in front, and 'lr'.
 """
 import csv
 import inspect
@@ -14,8 +15,8 @@ import os
 import string
 import warnings
 
+from .files import file_path, require_folder
 from .nn.base import is_count, is_number
-from .utils import file_path, require_folder
 
 
 class Callback:
@@ -43,8 +44,12 @@ class Callback:
     def on_epoch_begin(self, epoch, logs=None):
         pass
 
+    def on_batch_begin(self, batch, logs=None):
+        """Before each optimiser step; logs = {"batch": index, "size": batch size}."""
+
     def on_batch_end(self, batch, logs=None):
-        """After each optimiser step; logs = {"size": batch size} (no metrics, so no host sync)."""
+        """After each optimiser step; logs = {"batch": index, "size": batch size} (no metrics,
+        so no host sync)."""
 
     def on_epoch_end(self, epoch, logs=None):
         pass
@@ -176,11 +181,22 @@ class LearningRateScheduler(Callback):
 class ReduceLROnPlateau(Callback):
     """Multiplies lr by ``factor`` once ``monitor`` has not improved for ``patience`` epochs.
 
-    new lr = max(lr * factor, min_lr); the patience count then starts again.
+    new lr = max(lr * factor, min_lr); the patience count then starts again, after
+    ``cooldown`` epochs in which no epoch counts against it (Keras 2.2's arguments, in
+    its order; ``epsilon`` is its old name for min_delta).
     """
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, min_delta=1e-4,
-                 min_lr=0.0, mode="auto", verbose=0):
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
+                 min_delta=1e-4, cooldown=0, min_lr=0.0, **kwargs):
+        if "epsilon" in kwargs:
+            warnings.warn("ReduceLROnPlateau: epsilon is Keras' old name for min_delta; write "
+                          "min_delta.", UserWarning, stacklevel=2)
+            min_delta = kwargs.pop("epsilon")
+        if kwargs:
+            raise TypeError(f"ReduceLROnPlateau: unexpected arguments {sorted(kwargs)}.")
+        if not (is_count(cooldown) and cooldown >= 0):
+            raise ValueError(f"ReduceLROnPlateau: cooldown must be an int >= 0 (epochs to wait "
+                             f"after a reduction), got {cooldown!r}.")
         if not (is_number(factor) and 0.0 < factor < 1.0):
             raise ValueError(f"ReduceLROnPlateau: factor must be a number in (0, 1) (what lr "
                              f"is multiplied by, e.g. 0.1), got {factor!r}.")
@@ -189,9 +205,9 @@ class ReduceLROnPlateau(Callback):
             raise ValueError(f"ReduceLROnPlateau: min_lr must be a finite number >= 0 (the "
                              f"lowest lr it sets, e.g. 1e-5), got {min_lr!r}.")
         self.monitor, self.factor, self.patience = monitor, float(factor), int(patience)
-        self.min_lr, self.verbose = float(min_lr), verbose
+        self.min_lr, self.verbose, self.cooldown = float(min_lr), verbose, int(cooldown)
         self._best = _Monitor("ReduceLROnPlateau", monitor, mode, min_delta)
-        self.wait = 0
+        self.wait = self.cooldown_counter = 0
 
     def set_params(self, params):
         super().set_params(params)
@@ -199,14 +215,19 @@ class ReduceLROnPlateau(Callback):
 
     def on_train_begin(self, logs=None):
         self._best.reset()
-        self.wait = 0
+        self.wait = self.cooldown_counter = 0
 
     def on_epoch_end(self, epoch, logs=None):
         current = self._best.current(logs)
         if current is None:
             return
+        if self.cooldown_counter > 0:           # Keras' order: count the cooldown down first
+            self.cooldown_counter -= 1
+            self.wait = 0
         if self._best.update(current):
             self.wait = 0
+            return
+        if self.cooldown_counter > 0:
             return
         self.wait += 1
         if self.wait < self.patience:
@@ -215,6 +236,7 @@ class ReduceLROnPlateau(Callback):
         old_lr = float(self.model.optimizer.lr)
         new_lr = max(old_lr * self.factor, self.min_lr)
         if new_lr < old_lr:
+            self.cooldown_counter = self.cooldown
             self.model.optimizer.lr = new_lr
             if self.verbose > 0:
                 print(f"\nEpoch {epoch + 1:05d}: ReduceLROnPlateau reducing learning rate "
@@ -222,22 +244,34 @@ class ReduceLROnPlateau(Callback):
 
 
 class ModelCheckpoint(Callback):
-    """Saves the weights with ``model.save_weights(filepath)`` at the end of epochs.
+    """Saves the model at the end of epochs, with Keras 2.2's defaults: every epoch
+    (``period`` epochs apart), the whole model (``model.save``: architecture, weights,
+    optimizer), or only the weights with ``save_weights_only=True``.
 
     ``filepath`` may contain ``{epoch:02d}`` (1-based) and any logs key, e.g.
-    ``{val_acc:.4f}``. With ``save_best_only`` it saves only when ``monitor``
-    improves on its best value so far.
+    ``{val_loss:.4f}``. With ``save_best_only`` it saves only when ``monitor``
+    (default 'val_loss') improves on its best value so far.
     """
 
-    def __init__(self, filepath, monitor="val_acc", save_best_only=True, mode="auto", verbose=0):
+    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
+                 save_weights_only=False, mode="auto", period=1):
         self.filepath = file_path("ModelCheckpoint", "filepath", filepath, "runs/best.npz")
+        if not (is_count(period) and period >= 1):
+            raise ValueError(f"ModelCheckpoint: period must be an int >= 1 (epochs between "
+                             f"saves), got {period!r}.")
         self.monitor = monitor
-        self.save_best_only, self.verbose = save_best_only, verbose
+        self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
+        self.verbose, self.period = verbose, int(period)
         self._best = _Monitor("ModelCheckpoint", monitor, mode)
+        self.epochs_since_last_save = 0
 
     def check(self):
         """The filepath's folder exists and its placeholders format (with stand-in values:
         epoch 1, 0.5 for every logs key), so a typo shows now, not after an epoch."""
+        if self.filepath.lower().endswith((".h5", ".hdf5", ".keras")):
+            stem = os.path.splitext(os.path.basename(self.filepath))[0] or "model"
+            raise ValueError(f"ModelCheckpoint: {self.filepath!r} names an HDF5 file; minicnn "
+                             f"writes its own .npz format: name it {stem + '.npz'!r}.")
         _folder_exists("ModelCheckpoint", self.filepath)
         fields = self._fields()
         if not fields:                  # with placeholders, the path is a file's by its name
@@ -276,13 +310,24 @@ class ModelCheckpoint(Callback):
 
     def on_train_begin(self, logs=None):
         self._best.reset()
+        self.epochs_since_last_save = 0
+
+    def _save(self, path):
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
+        self.epochs_since_last_save += 1
+        if self.epochs_since_last_save < self.period:
+            return
+        self.epochs_since_last_save = 0
         if not self.save_best_only:
             path = self._path(epoch, logs)
             self._say(epoch, f"saving model to {path}")
-            self.model.save_weights(path)
+            self._save(path)
             return
         current = self._best.current(logs)
         if current is None:
@@ -294,7 +339,7 @@ class ModelCheckpoint(Callback):
         path = self._path(epoch, logs)
         self._say(epoch, f"{self.monitor} improved from {previous:0.5f} to {current:0.5f}, "
                          f"saving model to {path}")
-        self.model.save_weights(path)
+        self._save(path)
 
     def _path(self, epoch, logs):
         try:
@@ -312,15 +357,21 @@ class ModelCheckpoint(Callback):
 class EarlyStopping(Callback):
     """Stops training after ``patience`` epochs in a row without improvement of ``monitor``.
 
-    (patience=0: at the first epoch that does not improve.) With
-    ``restore_best_weights`` the weights of the best epoch are copied then and
-    put back into the model when training ends, whether it stopped early or not.
+    (patience=0: at the first epoch that does not improve.) ``baseline``: a value
+    the monitored quantity must beat; until it does, no epoch counts as an
+    improvement. With ``restore_best_weights`` the weights of the best epoch
+    are copied then and put back into the model when training ends, whether it
+    stopped early or not (none are put back if no epoch beat the baseline).
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0, patience=0, mode="auto",
-                 restore_best_weights=False, verbose=0):
+    def __init__(self, monitor="val_loss", min_delta=0, patience=0, verbose=0, mode="auto",
+                 baseline=None, restore_best_weights=False):
         _patience("EarlyStopping", patience)
+        if baseline is not None and not (is_number(baseline) and math.isfinite(baseline)):
+            raise ValueError(f"EarlyStopping: baseline must be a finite number or None, got "
+                             f"{baseline!r}.")
         self.monitor, self.patience = monitor, int(patience)
+        self.baseline = None if baseline is None else float(baseline)
         self.restore_best_weights, self.verbose = restore_best_weights, verbose
         self._best = _Monitor("EarlyStopping", monitor, mode, min_delta)
 
@@ -330,6 +381,8 @@ class EarlyStopping(Callback):
 
     def on_train_begin(self, logs=None):
         self._best.reset()
+        if self.baseline is not None:
+            self._best.best = self.baseline
         self.wait = 0
         self.stopped_epoch = None
         self.best_epoch = None
@@ -403,8 +456,66 @@ class CSVLogger(Callback):
             self._file = None
 
 
+class TerminateOnNaN(Callback):
+    """Stops training when the epoch's loss is NaN or inf. (fit does this by itself, and
+    also puts back the weights from before the failed epoch; this is Keras' name.)"""
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Epoch {epoch + 1}: invalid loss, terminating training")
+            self.model.stop_training = True
+
+
+class LambdaCallback(Callback):
+    """A callback from functions, as Keras' LambdaCallback: on_epoch_begin(epoch, logs),
+    on_epoch_end(epoch, logs), on_batch_begin(batch, logs), on_batch_end(batch, logs),
+    on_train_begin(logs), on_train_end(logs); any left out does nothing."""
+
+    def __init__(self, on_epoch_begin=None, on_epoch_end=None, on_batch_begin=None,
+                 on_batch_end=None, on_train_begin=None, on_train_end=None):
+        self._hooks = {"on_epoch_begin": on_epoch_begin, "on_epoch_end": on_epoch_end,
+                       "on_batch_begin": on_batch_begin, "on_batch_end": on_batch_end,
+                       "on_train_begin": on_train_begin, "on_train_end": on_train_end}
+        for name, function in self._hooks.items():
+            if function is not None and not callable(function):
+                raise TypeError(f"LambdaCallback: {name} must be a function, got {function!r}.")
+
+    def _call(self, name, *args):
+        if self._hooks[name] is not None:
+            self._hooks[name](*args)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._call("on_epoch_begin", epoch, logs or {})
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._call("on_epoch_end", epoch, logs or {})
+
+    def on_batch_begin(self, batch, logs=None):
+        self._call("on_batch_begin", batch, logs or {})
+
+    def on_batch_end(self, batch, logs=None):
+        self._call("on_batch_end", batch, logs or {})
+
+    def on_train_begin(self, logs=None):
+        self._call("on_train_begin", logs or {})
+
+    def on_train_end(self, logs=None):
+        self._call("on_train_end", logs or {})
+
+
+class TensorBoard(Callback):
+    """Keras' TensorBoard writes TensorFlow event files, which minicnn does not."""
+
+    def __init__(self, *args, **kwargs):
+        raise NotImplementedError(
+            "TensorBoard: minicnn writes no TensorFlow event files; log every epoch's numbers "
+            "with minicnn.callbacks.CSVLogger('log.csv') (and plot a History with "
+            "minicnn.viz.plot_history).")
+
+
 def _folder_exists(who, path):
-    """utils.require_folder, unless the folder holds a {placeholder} filled in later."""
+    """files.require_folder, unless the folder holds a {placeholder} filled in later."""
     if "{" not in os.path.dirname(os.path.abspath(path)):
         require_folder(who, path, "before fit")
 

@@ -26,9 +26,10 @@ def profile(model, x, y=None, repeats=5):
     Returns one dict per layer of ``model``, in order: ``name``, ``type``,
     ``output_shape`` (batch axis included), ``forward_ms``, ``backward_ms``
     (medians over ``repeats`` steps) and ``share`` (% of the whole step).
-    A final softmax fused into the loss (as ``compile`` does) is timed as the
-    loss: its row holds the softmax cross-entropy's forward and backward; a model
-    without one gets an extra row "loss" for the cross-entropy.
+    A compiled model is timed with its own loss, the final activation that loss
+    absorbs (as ``compile`` fuses it) timed as the loss: its row holds the loss's
+    forward and backward; otherwise the row "loss" is the loss alone. An
+    uncompiled model gets the softmax cross-entropy.
     """
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"profile: repeats must be a positive int, got {repeats!r}.")
@@ -40,12 +41,15 @@ def profile(model, x, y=None, repeats=5):
         y = np.random.default_rng(0).integers(0, k, size=n)  # own generator: the backend's stay untouched
     targets, _ = checks.check_y(y, n, k, "profile")
     last = model.layers[-1]
-    fused = ends_in_softmax(model.layers)
-    layers = model.layers[:-1] if fused else model.layers     # as compile's runner.logit_layers
-    loss = SoftmaxCrossEntropy()
+    if model.runner.loss is not None:         # compiled: the loss and the layers fit trains
+        loss, layers, fused = model.runner.loss, model.runner.logit_layers, model.runner.fused
+    else:                                     # not yet: the usual softmax cross-entropy
+        fused = ends_in_softmax(model.layers)
+        layers = model.layers[:-1] if fused else model.layers
+        loss = SoftmaxCrossEntropy()
 
     weights = model.get_weights()
-    rng_state = _rng_state()
+    rng_state = backend.rng_state()
     first = model.layers[0]
     input_grad = getattr(first, "compute_input_grad", None)
     if input_grad is not None:
@@ -57,20 +61,21 @@ def profile(model, x, y=None, repeats=5):
         if input_grad is not None:
             first.compute_input_grad = input_grad
         model.set_weights(weights)
-        _set_rng_state(rng_state)
+        backend.set_rng_state(rng_state)
 
     fwd = [statistics.median(r[0][i] for r in runs) for i in range(len(layers) + 1)]
     bwd = [statistics.median(r[1][i] for r in runs) for i in range(len(layers) + 1)]
     total = sum(fwd) + sum(bwd)
     rows = []
     for i, layer in enumerate(layers):
+        layer = getattr(layer, "layer", layer)          # a last layer run without its activation
         rows.append(_row(layer.name, getattr(layer, "type_name", type(layer).__name__),
                          (n,) + tuple(layer.output_shape), fwd[i], bwd[i], total))
     if fused:
         rows.append(_row(last.name, f"{type(last).__name__}+loss (fused)",
                          (n,) + tuple(last.output_shape), fwd[-1], bwd[-1], total))
     else:
-        rows.append(_row("loss", "SoftmaxCrossEntropy", (), fwd[-1], bwd[-1], total))
+        rows.append(_row("loss", type(loss).__name__, (), fwd[-1], bwd[-1], total))
     return rows
 
 
@@ -134,17 +139,3 @@ def _row(name, kind, shape, fwd, bwd, total):
 def _cells(cells, widths):
     return "".join(str(c)[:w - 1].ljust(w) if i < 3 else str(c).rjust(w - 1) + " "
                    for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-
-def _rng_state():
-    """The dropout generator's state where it can be read (NumPy), else None."""
-    try:
-        state = backend.rng().bit_generator.state
-    except AttributeError:
-        return None
-    return state if isinstance(state, dict) else None
-
-
-def _set_rng_state(state):
-    if state is not None:
-        backend.rng().bit_generator.state = state

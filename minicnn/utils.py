@@ -1,63 +1,8 @@
-"""Small helpers: data preparation, and the file paths the library writes to."""
-import os
-import tempfile
-
+"""Small helpers: data preparation (labels to one-hot rows, normalised rows) and the names of Keras' utils."""
 import numpy as np  # host side: labels are prepared before they enter the model
 
 from . import backend
 from .nn.base import is_count
-
-
-def file_path(who, name, path, example):
-    """``path`` (a str or os.PathLike) as a str: a TypeError for anything else, a
-    ValueError for an empty one, each naming the argument ``name`` of ``who``."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{who}: {name} must be a file path (a str or os.PathLike) such as "
-                        f"{example!r}, got {type(path).__name__} {path!r}.")
-    path = os.fspath(path)
-    if not path:
-        raise ValueError(f"{who}: {path!r} is empty; give a file name such as {example!r}.")
-    return path
-
-
-def require_folder(who, path, when):
-    """The folder ``path`` goes into; FileNotFoundError, naming it, if it is missing
-    (``when`` says when to create it: "first", "before fit")."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{who}: the folder {folder} does not exist; create it "
-                                f"{when} (os.makedirs).")
-    return folder
-
-
-def write_atomically(path, write):
-    """Call write(f) on a binary file, then rename it over ``path``: a crash or Ctrl-C
-    leaves the old file or the new one, never half of one, and no temporary file.
-
-    The temporary file lives in path's own folder (for the rename), is flushed to
-    disk before the rename, and gets the permissions open() would give it (0666
-    less the umask; mkstemp's own are 0600).
-    """
-    folder, name = os.path.split(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".tmp", dir=folder)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask():
-    """This process's umask (read by setting it, then putting it back)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def to_categorical(y, num_classes=None, dtype="float32"):
@@ -84,3 +29,51 @@ def to_categorical(y, num_classes=None, dtype="float32"):
     out = np.zeros((y.shape[0], int(num_classes)), dtype=dtype)
     out[np.arange(y.shape[0]), y] = 1
     return out
+
+
+def normalize(x, axis=-1, order=2):
+    """x divided by its norm along ``axis`` (the L2 norm unless ``order`` says otherwise), like
+    Keras' np_utils.normalize; where the norm is 0, x is left as it is. Returns a new host
+    (NumPy) array, of floatx for integer x; a 1-D x stays 1-D (Keras 2.2 made it (1, d))."""
+    x = backend.to_host(x)                                # a list, or an array on the host or a GPU
+    if x.dtype.kind not in "fc":
+        x = x.astype(backend.floatx())
+    norms = np.linalg.norm(x, ord=order, axis=axis, keepdims=True)
+    return x / np.where(norms == 0, 1, norms)
+
+
+def plot_model(model, to_file="model.png", show_shapes=False, show_layer_names=True, rankdir="TB"):
+    """Not available: Keras drew the model graph with pydot and Graphviz; minicnn does not."""
+    raise NotImplementedError("plot_model: minicnn cannot draw model graphs (Keras used pydot and "
+                              "Graphviz); print the layers and their output shapes with "
+                              "model.summary() instead.")
+
+
+class Sequence:
+    """Keras' keras.utils.Sequence: a dataset as batches, ``self[i]`` for i in 0 .. len(self) - 1.
+
+    Subclass it and write ``__getitem__(self, index)`` (batch ``index``, e.g. ``(x, y)``) and
+    ``__len__(self)`` (the number of batches); ``on_epoch_end(self)`` is called after each
+    pass, to reshuffle for example. Iterating over it gives each batch once, in order.
+    """
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__}: a Sequence must define "
+                                  "__getitem__(self, index), returning batch index.")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__}: a Sequence must define __len__(self), "
+                                  "the number of batches.")
+
+    def on_epoch_end(self):
+        """Called after each pass over the batches; does nothing unless a subclass says so."""
+
+    def __iter__(self):
+        for index in range(len(self)):
+            yield self[index]
+
+
+# `from minicnn.utils import np_utils`, as Keras 2.2 code writes `from keras.utils import
+# np_utils`: minicnn/np_utils.py gives the functions above under that name. Imported last,
+# because it imports them from here.
+from . import np_utils  # noqa: E402, F401 (imported to be found here, not used)

@@ -24,3 +24,14 @@ def _fresh_backend():
     yield
     backend.set_backend("numpy")
     backend.set_floatx("float32")
+
+
+@pytest.fixture
+def float64():
+    """The test runs in float64 (gradient checks), seeded; float32 again afterwards."""
+    import minicnn
+    from minicnn import backend
+    backend.set_floatx("float64")
+    minicnn.seed(0)
+    yield
+    backend.set_floatx("float32")

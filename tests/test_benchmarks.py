@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 import ab_conv_columns  # noqa: E402
 import ab_conv_grid  # noqa: E402
 import ab_gemm_blocks  # noqa: E402
+import ab_team_load  # noqa: E402
 import ab_team_wait  # noqa: E402
 import bench_layers  # noqa: E402
 import bench_train  # noqa: E402
@@ -162,3 +163,11 @@ def test_ab_team_wait_times_both_kinds_of_team_and_restores_ask(capsys):
     with pytest.raises(SystemExit):
         ab_team_wait.main(["--batch-size", "2"])                # too small to split
     assert team._ask is ask
+
+
+def test_ab_team_load_times_each_arm_in_its_own_process(capsys):
+    """A tiny idle round: one fit per arm, each a fresh process, and a table with both arms."""
+    assert ab_team_load.main(["--images", "256", "--epochs", "1", "--rounds", "1",
+                              "--conditions", "idle"]) in (0, None)
+    out = capsys.readouterr().out
+    assert "1 process" in out and "default" in out and "seconds per fit" in out

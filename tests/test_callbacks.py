@@ -121,7 +121,8 @@ def test_plateau_min_delta_and_max_mode():
 # ---- ModelCheckpoint ---------------------------------------------------------
 def test_checkpoint_saves_only_on_improvement(tmp_path, capsys):
     path = str(tmp_path / "w-{epoch:02d}-{val_acc:.2f}.npz")
-    cb = callbacks.ModelCheckpoint(path, monitor="val_acc", verbose=1)
+    cb = callbacks.ModelCheckpoint(path, monitor="val_acc", verbose=1, save_best_only=True,
+                                   save_weights_only=True)
     accs = [0.5, 0.7, 0.6, 0.7, 0.9]
     model, _ = fit(cb, [{"val_acc": a, "val_loss": 1 - a} for a in accs])
     names = [os.path.basename(p) for p in model.saved]
@@ -133,16 +134,19 @@ def test_checkpoint_saves_only_on_improvement(tmp_path, capsys):
 
 
 def test_checkpoint_min_mode_and_save_every_epoch(tmp_path):
-    model, _ = fit(callbacks.ModelCheckpoint(str(tmp_path / "best"), monitor="val_loss"),
+    model, _ = fit(callbacks.ModelCheckpoint(str(tmp_path / "best"), monitor="val_loss",
+                                             save_best_only=True, save_weights_only=True),
                    [{"val_loss": v} for v in (1.0, 0.5, 0.7)])
     assert len(model.saved) == 2
-    model, _ = fit(callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}"), save_best_only=False),
+    model, _ = fit(callbacks.ModelCheckpoint(str(tmp_path / "e{epoch}"), save_best_only=False,
+                                             save_weights_only=True),
                    [{"val_acc": v} for v in (0.9, 0.1, 0.2)])
     assert [os.path.basename(p) for p in model.saved] == ["e1", "e2", "e3"]
 
 
 def test_checkpoint_missing_key_warns_and_does_not_save(tmp_path):
-    cb = callbacks.ModelCheckpoint(str(tmp_path / "w"), monitor="val_acc")
+    cb = callbacks.ModelCheckpoint(str(tmp_path / "w"), monitor="val_acc", save_best_only=True,
+                                   save_weights_only=True)
     with pytest.warns(RuntimeWarning, match="val_acc.*not in the logs.*validation data"):
         model, _ = fit(cb, [{"loss": 0.3, "acc": 0.9}])
     assert model.saved == [] and os.listdir(tmp_path) == []
@@ -267,7 +271,7 @@ def test_checkpoint_bad_format_spec_stops_fit_before_training(tmp_path):
 
 
 def test_checkpoint_monitor_without_validation_is_refused_by_set_params(tmp_path):
-    cb = callbacks.ModelCheckpoint(str(tmp_path / "noval.npz"))    # monitor='val_acc', best only
+    cb = callbacks.ModelCheckpoint(str(tmp_path / "noval.npz"), monitor="val_acc", save_best_only=True)
     with pytest.raises(ValueError, match=r"ModelCheckpoint: monitor='val_acc' is logged only "
                                          r"with validation data, and this fit has none; pass "
                                          r"validation_data=.*monitor='acc', or save every "
@@ -353,7 +357,7 @@ def test_csv_logger_leaves_the_old_log_when_fit_fails_early(tmp_path, append):
     assert [row[0] for row in rows[-2:]] == ["0", "1"]
 
 
-@pytest.mark.parametrize("make", [lambda d: callbacks.ModelCheckpoint(str(d / "b.npz")),
+@pytest.mark.parametrize("make", [lambda d: callbacks.ModelCheckpoint(str(d / "b.npz"), save_best_only=True),
                                   lambda d: callbacks.EarlyStopping(),
                                   lambda d: callbacks.ModelCheckpoint(str(d / "w-{val_loss}.npz"),
                                                               save_best_only=False)])

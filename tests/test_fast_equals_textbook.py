@@ -150,9 +150,11 @@ def test_max_pooling2d(shape, pool, strides, pad, ties, on):
 # ---- BatchNormalization ----------------------------------------------------------------
 @pytest.mark.parametrize("shape", [(4, 3, 5, 2), (1, 4, 3, 3), (7, 5), (3, 5, 7, 11)])
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_normalization(shape, training, on):
-    text, quick = twins(nn.BatchNormalization(momentum=0.9), fast.BatchNormalization(momentum=0.9),
-                        shape[1:])
+@pytest.mark.parametrize("center,scale", [(True, True), (False, True), (True, False), (False, False)])
+def test_batch_normalization(shape, training, center, scale, on):
+    """With or without beta (center) and gamma (scale), as Keras allows."""
+    args = dict(momentum=0.9, center=center, scale=scale)
+    text, quick = twins(nn.BatchNormalization(**args), fast.BatchNormalization(**args), shape[1:])
     compare_step(text, quick, rand(*shape) * 3 + 1, training=training)
 
 
@@ -213,7 +215,12 @@ def test_dropout_draws_the_same_mask(shape, rate, split, on, monkeypatch):
 # ---- optimizers ------------------------------------------------------------------------
 OPTIMIZERS = [("SGD", {}), ("SGD", {"momentum": 0.9}), ("SGD", {"momentum": 0.9, "nesterov": True}),
               ("SGD", {"momentum": 0.5, "weight_decay": 1e-2}), ("SGD", {"weight_decay": 1e-3}),
-              ("Adam", {}), ("Adam", {"lr": 0.01, "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3})]
+              ("Adam", {}), ("Adam", {"lr": 0.01, "beta_1": 0.5, "beta_2": 0.9, "epsilon": 1e-3}),
+              # Keras 2.2's options: decay and clipping happen in the shared step, amsgrad in update
+              ("SGD", {"momentum": 0.9, "nesterov": True, "decay": 0.1, "clipnorm": 1.0}),
+              ("SGD", {"momentum": 0.5, "clipvalue": 0.3}),
+              ("Adam", {"amsgrad": True}), ("Adam", {"amsgrad": True, "decay": 0.05, "clipnorm": 2.0}),
+              ("Adam", {"decay": 0.2, "clipvalue": 0.25, "clipnorm": 3.0})]
 
 
 @pytest.mark.parametrize("name,kwargs", OPTIMIZERS)
@@ -259,7 +266,7 @@ def train_step(model, x, y):
     """One step through the model's runner (no process team); what it changed."""
     minicnn.seed(9)                                   # the same dropout masks for both
     labels = backend.to_device(y)
-    loss, _ = model.runner.train_step(backend.to_device(x), labels, labels)
+    loss, _ = model.runner.train_step(backend.to_device(x), labels)
     grads = [host(layer.grads[key]) for layer, key in model.runner.slots]
     return float(host(loss)), grads, model.get_weights()
 

@@ -2,12 +2,13 @@
 import re
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
 
 from minicnn import layers
-from minicnn.gradcheck import gradcheck, gradcheck_loss
+from minicnn.gradcheck import LAYERS, KinkWarning, gradcheck, gradcheck_loss
 from minicnn.gradcheck import main as gradcheck_main
 from minicnn.losses import SoftmaxCrossEntropy
 
@@ -94,3 +95,86 @@ def test_cli_bad_numbers_are_usage_errors(capsys, args, message):
     err = capsys.readouterr().err
     assert err.startswith("usage: python -m minicnn.gradcheck")
     assert re.search(message, err), err
+
+
+# ---- kinks and ties -----------------------------------------------------------------
+def test_a_tie_in_max_pooling_warns_and_says_why():
+    with pytest.warns(KinkWarning, match=r"4 of 4 probes of 'input' cross a kink or a tie"):
+        errors = gradcheck(layers.MaxPooling2D(2), np.zeros((1, 2, 2, 1)))
+    assert errors["input"] == pytest.approx(0.5)       # each tied input: G/2 against G or 0
+
+
+def test_a_relu_input_at_zero_warns_with_the_error_without_it():
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    x[0, 1] = 0.0
+    with pytest.warns(KinkWarning) as caught:
+        errors = gradcheck(layers.ReLU(), x)
+    (warning,) = [w for w in caught if w.category is KinkWarning]
+    message = str(warning.message)
+    assert "1 of 8 probes of 'input'" in message
+    rest = float(re.search(r"without them the error is ([\d.]+e[+-]\d+)", message).group(1))
+    assert rest < 1e-9 and errors["input"] > 1e-3
+
+
+def test_a_probe_that_steps_across_a_kink_is_caught_too():
+    x = np.array([[3e-7, 1.0, -0.5]])                  # 3e-7 < h: the probe crosses 0
+    with pytest.warns(KinkWarning, match="1 of 3 probes"):
+        gradcheck(layers.ReLU(), x)
+
+
+def test_directional_probes_warn_as_well():
+    x = np.maximum(np.random.default_rng(0).standard_normal((2, 4, 4, 3)), 0)   # a window of 0s
+    with pytest.warns(KinkWarning, match="probes of 'input'"):
+        gradcheck(layers.MaxPooling2D(2), x, max_elements=10, directions=6)
+
+
+def test_smooth_and_kink_free_layers_do_not_warn():
+    rng = np.random.default_rng(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", KinkWarning)
+        gradcheck(layers.BatchNormalization(), rng.standard_normal((4, 3, 3, 2)))
+        gradcheck(layers.Softmax(), 3 * rng.standard_normal((3, 5)))
+        gradcheck(layers.Conv2D(3, 3, activation="relu"), rng.standard_normal((2, 5, 5, 2)))
+        gradcheck(layers.MaxPooling2D(2), rng.standard_normal((2, 4, 4, 3)))
+
+
+# ---- the command line: the layers it knows ---------------------------------------------
+def test_cli_help_lists_every_layer_and_its_options(capsys):
+    with pytest.raises(SystemExit) as stop:
+        gradcheck_main(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    for name in LAYERS:
+        assert re.search(rf"^  {name}\b", out, re.M), name
+    assert re.search(r"^  Activation\s+--activation", out, re.M)
+    assert "Conv2D or Convolution2D" in out
+
+
+def test_cli_checks_an_activation_layer(capsys):
+    assert gradcheck_main(["Activation", "--activation", "softmax", "--input-shape", "6"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:2] == ["Activation", "input"]
+    assert gradcheck_main(["Activation", "--activation", "tanh", "--input-shape", "3,4",
+                           "--textbook"]) == 0
+
+
+def test_cli_activation_needs_its_function(capsys):
+    with pytest.raises(SystemExit) as stop:
+        gradcheck_main(["Activation", "--input-shape", "6"])
+    assert stop.value.code == 2
+    assert "Activation needs the function to check: add --activation NAME" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        gradcheck_main(["Activation", "--activation", "nope", "--input-shape", "6"])
+    assert stop.value.code == 2
+    assert "Unknown activation 'nope'" in capsys.readouterr().err
+
+
+def test_cli_prints_kink_warnings_as_notes(capsys, monkeypatch):
+    import minicnn.gradcheck as module
+
+    def with_a_tie(layer, x, **kwargs):                 # the command line's own inputs never tie
+        return gradcheck(layers.MaxPooling2D(2), np.zeros((1, 2, 2, 1)))
+    monkeypatch.setattr(module, "gradcheck", with_a_tie)
+    assert module.main(["MaxPooling2D", "--input-shape", "2,2,1"]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^note: gradcheck: 4 of 4 probes of 'input' cross a kink or a tie", out, re.M)

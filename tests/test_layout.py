@@ -6,8 +6,10 @@ import minicnn
 
 PACKAGE = pathlib.Path(minicnn.__file__).parent
 # what a textbook file may import: the array module's home, the column transform,
-# the initialisers, the rest of the textbook, and the standard library's numbers and math
-ALLOWED = {"minicnn.backend", "minicnn.im2col", "minicnn.initializers", "math", "numbers", "numpy"}
+# the initialisers, the rest of the textbook, and the standard library's numbers, math
+# and warnings (Keras 1 argument names are converted with a warning, nn/base.py)
+ALLOWED = {"minicnn.backend", "minicnn.im2col", "minicnn.initializers", "math", "numbers", "numpy",
+           "warnings"}
 
 
 def imports_of(source, package):

@@ -6,6 +6,10 @@ stops fit with a clear error instead of a hang, and no worker outlives a call.
 """
 import multiprocessing
 import os
+import subprocess
+import sys
+import time
+import types
 
 import numpy as np
 import pytest
@@ -42,11 +46,14 @@ def data(n=300, floatx="float64"):
 
 
 def train(n_processes, processes, floatx="float64", epochs=2):
-    processes(n_processes)
+    if n_processes is None:
+        team._processes = None                                # the default: not chosen
+    else:
+        processes(n_processes)
     backend.set_floatx(floatx)
     minicnn.seed(11)
     model = small_model()
-    model.compile("categorical_crossentropy", minicnn.optimizers.SGD(lr=0.05))
+    model.compile("categorical_crossentropy", minicnn.optimizers.SGD(lr=0.05), metrics=["accuracy"])
     x, y = data(floatx=floatx)
     history = model.fit(x, y, batch_size=40, epochs=epochs, verbose=0, validation_data=(x, y))
     return history.history, model.get_weights(), model.predict(x, batch_size=64)
@@ -78,7 +85,7 @@ def test_evaluate_and_predict_split_equal_one_process(processes):
     backend.set_floatx("float64")
     minicnn.seed(2)
     model = small_model()
-    model.compile("categorical_crossentropy", "sgd")
+    model.compile("categorical_crossentropy", "sgd", metrics=["accuracy"])
     x, y = data(600)
     processes(1)
     loss1, acc1 = model.evaluate(x, y, batch_size=50)
@@ -302,3 +309,64 @@ def test_a_waiting_worker_stops_when_its_rank_0_is_killed(processes):
     if stuck:
         os.kill(worker, signal.SIGKILL)      # it holds pytest's output open: never leave it
     assert not stuck, f"worker {worker} was still waiting 10 s after rank 0 died"
+
+
+def test_a_busy_machine_runs_default_teams_in_rank_0_and_chosen_teams_without_spinning(
+        processes, monkeypatch):
+    """Other programs leave one core of two free: a team whose size was not chosen runs
+    every step in rank 0 alone (one process's numbers, bit for bit); set_processes(2)
+    still splits every step, its waits sleeping at once. Two free cores: split, spinning."""
+    sent = []                                   # (command, did its waits spin?) rank 0 sends
+    real_send = team.Team._send
+
+    def recording_send(self, command, rows):
+        sent.append((command[0], int(self.spinning[0])))
+        return real_send(self, command, rows)
+    monkeypatch.setattr(team.Team, "_send", recording_send)
+    monkeypatch.setattr(threads, "available_cores", lambda: 2)        # the default: 2 processes
+    monkeypatch.setattr(team._Load, "free_cores", lambda self: 1.0)
+    before = threads.chosen_threads()
+    threads.set_threads(1)                      # as in a team's processes
+    try:
+        one = train(1, processes)
+    finally:
+        threads.restore_threads(before)
+    busy = train(None, processes)
+    assert sent == []
+    assert busy[0] == one[0]
+    assert all((a == b).all() for a, b in zip(busy[1], one[1])) and (busy[2] == one[2]).all()
+    chosen = train(2, processes)
+    assert ("train", 0) in sent and ("infer", 0) in sent and ("train", 1) not in sent
+    np.testing.assert_allclose(chosen[0]["loss"], one[0]["loss"], rtol=1e-12)
+    sent.clear()
+    monkeypatch.setattr(team._Load, "free_cores", lambda self: 2.0)
+    train(None, processes)
+    assert ("train", 1) in sent and ("infer", 1) in sent and ("train", 0) not in sent
+
+
+def test_the_load_is_the_cores_busy_time_less_the_teams_own(monkeypatch):
+    """free cores = cores - (busy ticks - the team's ticks) / all ticks * cores, per reading."""
+    readings = iter([(1000, 4000, {7: 300}),             # at the team's start: rank 0 only
+                     (1040, 4040, {7: 320, 8: 20}),       # 2 cores busy, all of it the team's
+                     (1080, 4080, {7: 340, 8: 20}),       # 2 busy, rank 0 alone: another program
+                     (1090, 4120, {7: 350, 8: 20})])      # a quarter busy, the team's
+    monkeypatch.setattr(team, "LOAD_EVERY", 0.0)
+    monkeypatch.setattr(team._Load, "_read", lambda self: next(readings))
+    monkeypatch.setattr(team._Load, "guess", lambda self: setattr(self, "free", 0.5))
+    load = team._Load(None)
+    load.cpus = {b"cpu0", b"cpu1"}
+    assert load.free == 0.5                              # the guess, until the first reading
+    assert [load.free_cores() for _ in range(3)] == [2.0, 1.0, 2.0]
+
+
+def test_the_load_sees_a_busy_loop_in_another_process():
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.2)                                  # past its start-up
+        load = team._Load(types.SimpleNamespace(_workers=[]))   # a team of this process alone
+        time.sleep(3 * team.LOAD_EVERY)
+        free = load.free_cores()
+    finally:
+        hog.kill()
+        hog.wait()
+    assert free <= len(os.sched_getaffinity(0)) - 0.5, free

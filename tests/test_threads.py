@@ -88,7 +88,7 @@ def _step_results(n_threads, floatx="float64", batch=48):
     x = rng.random((batch, 28, 28, 1)).astype(floatx)
     y = rng.integers(0, 10, batch)
     try:
-        loss, _ = model.runner.train_step(x, y, y)
+        loss, _ = model.runner.train_step(x, y)
         grads = [backend.to_host(layer.grads[key]) for layer, key in model.runner.slots]
         return float(loss), grads, model.predict(x, batch_size=batch)
     finally:

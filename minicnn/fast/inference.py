@@ -42,9 +42,10 @@ def fold_batch_norms(layers):
 
 def batch_norm_affine(batch_norm):
     """(scale, shift), (C,) each: in inference the batch norm computes x * scale + shift."""
-    scale = batch_norm.params["gamma"] / backend.xp().sqrt(
-        batch_norm.state["moving_variance"] + batch_norm.epsilon)
-    return scale, batch_norm.params["beta"] - batch_norm.state["moving_mean"] * scale
+    moving_mean = batch_norm.state["moving_mean"]
+    gamma, beta = batch_norm._gamma_and_beta(moving_mean.shape[0], moving_mean.dtype)
+    scale = gamma / backend.xp().sqrt(batch_norm.state["moving_variance"] + batch_norm.epsilon)
+    return scale, beta - moving_mean * scale
 
 
 def takes_affine_input(conv):

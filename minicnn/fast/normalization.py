@@ -52,11 +52,11 @@ class BatchNormalization(textbook.BatchNormalization):
         else:
             mean, var = self.state["moving_mean"], self.state["moving_variance"]
             xc = None                                           # not needed: predict stays lean
+        gamma, beta = self._gamma_and_beta(c, x2.dtype)
         inv_std = 1.0 / xp.sqrt(var + self.epsilon)
-        scale = self.params["gamma"] * inv_std
+        scale = gamma * inv_std
         y = xp.empty_like(x2)
-        source, shift = (xc, self.params["beta"]) if training else \
-            (x2, self.params["beta"] - mean * scale)
+        source, shift = (xc, beta) if training else (x2, beta - mean * scale)
         _each_rows(lambda r: channels.scale_shift(source[r], scale, shift, out=y[r]), x2)
         self._xc, self._inv_std = xc, inv_std
         # x and the moving mean: only the inference-mode backward reads them
@@ -71,7 +71,7 @@ class BatchNormalization(textbook.BatchNormalization):
         xc, inv_std = self._xc, self._inv_std
         if self._fused:
             return self._backward_fused(g).reshape(grad_out.shape)
-        scale = self.params["gamma"] * inv_std                  # (C,)
+        scale = self._gamma_and_beta(c, g.dtype)[0] * inv_std   # (C,)
         dx = xp.empty_like(g)
         if not self._training:                                  # x_hat = (x - moving_mean) * inv_std
             x2 = self._x2
@@ -80,13 +80,13 @@ class BatchNormalization(textbook.BatchNormalization):
                                                channels.channel_dot(g[r], x2[r])]), g)
             dbeta, gx = sums[0], sums[1]                        # (C,) each
             dgamma = (gx - self._mean * dbeta) * inv_std
-            self.grads["gamma"], self.grads["beta"] = dgamma, dbeta
+            self._store_grads(dgamma, dbeta)
             _each_rows(lambda r: channels.scale(g[r], scale, out=dx[r]), g)   # dL/dx = scale*g
             return dx.reshape(grad_out.shape)
         # sums (2, C): sum(g) and sum(g * xc) per channel
         sums = _sum_rows(lambda r: xp.stack([channels.channel_sum(g[r]),
                                            channels.channel_dot(g[r], xc[r])]), g)
-        self.grads["gamma"], self.grads["beta"] = sums[1] * inv_std, sums[0]   # this process's rows
+        self._store_grads(sums[1] * inv_std, sums[0])           # this process's rows
         sums = split.allreduce(sums)                            # (2, C), over the whole batch
         dbeta, dgamma = sums[0], sums[1] * inv_std              # (C,) each; dgamma = sum(g * x_hat)
         m = _values_per_channel(grad_out, g)
@@ -103,6 +103,14 @@ class BatchNormalization(textbook.BatchNormalization):
         _each_rows(rows, g)
         return dx.reshape(grad_out.shape)
 
+    def _gamma_and_beta(self, c, dtype):
+        """(gamma, beta) as (C,) arrays: ones for a layer without gamma (scale=False),
+        zeros for one without beta (center=False)."""
+        xp = backend.xp()
+        gamma = self.params["gamma"] if self.scale else xp.ones(c, dtype=dtype)
+        beta = self.params["beta"] if self.center else xp.zeros(c, dtype=dtype)
+        return gamma, beta
+
     # ---- training on CuPy: each pass one fused kernel ------------------------------
     def _forward_fused(self, x, x2):
         xp = backend.xp()
@@ -115,17 +123,18 @@ class BatchNormalization(textbook.BatchNormalization):
                                                self.momentum, self.epsilon, m)   # (C,)
         xc = workspace(self, "xc", x2.shape, x2.dtype)          # kept until backward
         y = xp.empty_like(x2)                                   # (M, C)
-        kernels.batchnorm_forward(x2, mean, inv_std, self.params["gamma"], self.params["beta"],
-                                  xc, y)
+        gamma, beta = self._gamma_and_beta(x2.shape[1], x2.dtype)
+        kernels.batchnorm_forward(x2, mean, inv_std, gamma, beta, xc, y)
         self._xc, self._inv_std = xc, inv_std
         return y
 
     def _backward_fused(self, g):
         xc, inv_std = self._xc, self._inv_std
         sum_g, sum_gxc = kernels.column_sum(g), kernels.column_dot(g, xc)   # (C,) each
-        self.grads["gamma"], self.grads["beta"] = sum_gxc * inv_std, sum_g
+        self._store_grads(sum_gxc * inv_std, sum_g)
         dx = backend.xp().empty_like(g)                         # (M, C)
-        kernels.batchnorm_backward(g, xc, self.params["gamma"], inv_std, sum_g, sum_gxc,
+        kernels.batchnorm_backward(g, xc, self._gamma_and_beta(g.shape[1], g.dtype)[0], inv_std,
+                                   sum_g, sum_gxc,
                                    g.shape[0], dx)
         return dx
 

@@ -6,7 +6,11 @@ in-place ufuncs (``out=``) into one scratch buffer per parameter, kept
 between steps, so a step allocates nothing. On CuPy each parameter's update
 is one fused kernel instead (kernels.py): a GPU step of these small models is
 bound by kernel launches. Only ``update`` changes; ``step``, the learning rate
-and the state are the textbook's.
+and the state are the textbook's, so gradient clipping (``clipnorm``,
+``clipvalue``) and the learning-rate ``decay``, which ``step`` applies before
+calling ``update``, work here unchanged. Adam's ``amsgrad`` runs in place on
+NumPy; the fused CuPy kernel has no running maximum, so with ``amsgrad`` a
+GPU update is the textbook's expressions.
 """
 from .. import backend
 from ..nn import optimizers as textbook
@@ -55,10 +59,17 @@ class SGD(textbook.SGD):
 class Adam(textbook.Adam):
     def update(self, i, p, g, lr_t):
         xp, b1, b2 = backend.xp(), self.beta_1, self.beta_2
-        m, v = self._state(i, p, 2)
-        if backend.get_backend() == "cupy":                    # one GPU kernel
-            kernels.adam(p, g, m, v, lr_t, b1, b2, self.epsilon)
+        if backend.get_backend() == "cupy":
+            if self.amsgrad:                                    # no fused kernel for it
+                super().update(i, p, g, lr_t)
+                return
+            m, v = self._state(i, p, 2)
+            kernels.adam(p, g, m, v, lr_t, b1, b2, self.epsilon)   # one GPU kernel
             return
+        if self.amsgrad:
+            m, v, v_max = self._state(i, p, 3)
+        else:
+            m, v = self._state(i, p, 2)
         tmp = _scratch(self, i, p)
         xp.multiply(g, 1.0 - b1, out=tmp)
         m *= b1
@@ -67,6 +78,9 @@ class Adam(textbook.Adam):
         tmp *= 1.0 - b2
         v *= b2
         v += tmp                                                # v = b2 v + (1 - b2) g^2
+        if self.amsgrad:
+            xp.maximum(v_max, v, out=v_max)                     # v_max = max(v_max, v)
+            v = v_max
         xp.sqrt(v, out=tmp)
         tmp += self.epsilon
         xp.divide(m, tmp, out=tmp)

@@ -8,7 +8,7 @@ import numpy as np  # host side: weights handed to and from the user
 
 from .. import backend
 from ..nn.base import Layer, textbook_twin
-from . import saving
+from . import keras_files, saving
 from .runner import Runner
 
 
@@ -38,13 +38,19 @@ class Network:
 
     @property
     def input_shape(self):
-        return self.layers[0].input_shape if self.layers else None
+        """(None, H, W, C): the first layer's input shape with Keras' batch axis (None: any
+        size); None while unknown."""
+        if not self.layers or self.layers[0].input_shape is None:
+            return None
+        return (None,) + tuple(self.layers[0].input_shape)
 
     def build(self, input_shape=None):
         """Build every layer, threading the shapes through; idempotent."""
         if not self.layers:
             raise ValueError("Sequential: the model has no layers; add() some first.")
         shape = input_shape or self.layers[0].input_shape
+        if shape is not None and len(shape) > 1 and shape[0] is None:
+            shape = shape[1:]                  # Keras' form, with the batch axis: (None, H, W, C)
         if shape is None:
             raise ValueError("Sequential: unknown input shape; give the first layer "
                              "input_shape=(H, W, C), e.g. Conv2D(8, 3, input_shape=(28, 28, 1)).")
@@ -60,7 +66,33 @@ class Network:
 
     @property
     def output_shape(self):
-        return self.build()
+        """(None, classes): the last layer's output shape with Keras' batch axis; builds."""
+        return (None,) + tuple(self.build())
+
+    def get_layer(self, name=None, index=None):
+        """A layer by its index in model.layers (when given) or by its name, as Keras."""
+        if index is not None:
+            if not isinstance(index, int) or isinstance(index, bool) or \
+                    not -len(self.layers) <= index < len(self.layers):
+                raise ValueError(f"get_layer: asked for the layer at index {index!r}, but the "
+                                 f"model has {len(self.layers)} layers.")
+            return self.layers[index]
+        if not name:
+            raise ValueError("get_layer: give a layer name or an index.")
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        names = ", ".join(layer.name for layer in self.layers)
+        raise ValueError(f"get_layer: no layer named {name!r}; the layers are {names}.")
+
+    def pop(self):
+        """Remove the last layer (Keras' Sequential.pop); compile again before training."""
+        if not self.layers:
+            raise TypeError("pop: there are no layers in the model.")
+        self.layers.pop()
+        self.runner.reset()
+        if hasattr(self, "training_config"):
+            self.training_config = None
 
     # ---- inspecting ------------------------------------------------------
     def count_params(self):
@@ -106,6 +138,23 @@ class Network:
                  "Jump: input pixels between neighbouring outputs."]
         print_fn("\n".join(rows))
 
+    @property
+    def trainable_weights(self):
+        """The trainable weight arrays (params of trainable layers), the model's own."""
+        self.build()
+        return [a for layer in self.layers if layer.trainable for a in layer.params.values()]
+
+    @property
+    def non_trainable_weights(self):
+        """The other weight arrays: params of frozen layers, then every layer's state."""
+        self.build()
+        frozen = [a for layer in self.layers if not layer.trainable for a in layer.params.values()]
+        return frozen + [a for layer in self.layers for a in layer.state.values()]
+
+    @property
+    def weights(self):
+        return self.weight_arrays()
+
     def _param_counts(self):
         trainable = non_trainable = 0
         for layer in self.layers:
@@ -136,7 +185,8 @@ class Network:
         return [np.array(backend.to_host(a)) for a in self.weight_arrays()]
 
     def set_weights(self, weights):
-        """Set every weight from a list in get_weights() order; checks all shapes first."""
+        """Set every weight from a list in get_weights() order; checks every shape and value
+        (finite real numbers that stay finite in the model's floatx) before it changes any."""
         slots = self.weight_slots()
         if len(weights) != len(slots):
             raise ValueError(f"set_weights: the model has {len(slots)} weight arrays, "
@@ -148,18 +198,40 @@ class Network:
             if shape != tuple(current.shape):
                 raise ValueError(f"set_weights: {layer.name}/{key} has shape "
                                  f"{tuple(current.shape)}, got {shape}.")
-            host.append(saving.real_values(backend.to_host(w), f"set_weights: {layer.name}/{key}",
-                                           "pass finite real numbers"))
+            host.append(saving.floatx_values(backend.to_host(w), current.dtype,
+                                             f"set_weights: {layer.name}/{key}",
+                                             "pass finite real numbers"))
         for (_, layer, kind, key), w in zip(slots, host):
             getattr(layer, kind)[key][...] = backend.to_device(w, dtype=backend.floatx())
 
-    def save_weights(self, path):
-        """Write every weight to an .npz file, atomically (model/saving.py)."""
+    def save_weights(self, path, overwrite=True):
+        """Write every weight to an .npz file, atomically (model/saving.py). (``overwrite``
+        is Keras' argument: an existing file is always replaced, atomically.)"""
+        keras_files.refuse_hdf5("save_weights", path)
         saving.save_weights(self, path)
 
-    def load_weights(self, path):
+    def load_weights(self, path, by_name=False):
         """Load an .npz written by save_weights; the model is unchanged on any error."""
+        keras_files.refuse_hdf5("load_weights", path)
+        if by_name:
+            raise ValueError("load_weights: by_name=True matches HDF5 layer names; minicnn's "
+                             ".npz files are matched by layer order: leave by_name False.")
         saving.load_weights(self, path)
+
+    # ---- the whole model: architecture, weights and optimizer (keras_files.py) ------
+    def get_config(self):
+        """Keras' Sequential config: {"name": ..., "layers": [{"class_name", "config"}, ...]}."""
+        return keras_files.model_config(self)["config"]
+
+    def to_json(self, **kwargs):
+        """The architecture as JSON, {"class_name": "Sequential", "config": {...}};
+        minicnn.models.model_from_json(text) rebuilds it (new weights)."""
+        return keras_files.to_json(self, **kwargs)
+
+    def save(self, path, overwrite=True, include_optimizer=True):
+        """Write the whole model (architecture, weights, optimizer and its state) to one
+        .npz file, atomically; minicnn.models.load_model(path) reads it back."""
+        keras_files.save_model(self, path, include_optimizer=include_optimizer)
 
 
 def textbook_copy(model):

@@ -10,16 +10,55 @@ textbook instead, import from here (``from minicnn.nn import Conv2D``), or
 turn a whole model with ``minicnn.models.textbook_copy(model)``; a model may
 mix both.
 """
-from .activations import Activation, Linear, ReLU, Softmax
+from . import regularizers
+from .activations import (
+    ELU,
+    SELU,
+    Activation,
+    Exponential,
+    HardSigmoid,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Softsign,
+    Tanh,
+)
 from .base import Layer
 from .conv import Conv2D
 from .core import Dense, Flatten
+from .depthwise import DepthwiseConv2D, SeparableConv2D
 from .dropout import Dropout
-from .losses import SoftmaxCrossEntropy
+from .losses import (
+    BinaryCrossentropy,
+    CategoricalCrossentropy,
+    CategoricalHinge,
+    Hinge,
+    Loss,
+    MeanAbsoluteError,
+    MeanSquaredError,
+    SigmoidBinaryCrossentropy,
+    SoftmaxCrossEntropy,
+    SparseCategoricalCrossentropy,
+    SquaredHinge,
+)
 from .normalization import BatchNormalization
-from .optimizers import SGD, Adam, Optimizer
-from .pooling import MaxPooling2D
+from .optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, Nadam, Optimizer, RMSprop
+from .pooling import AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D
+from .reshaping import Reshape, ZeroPadding2D
 
-__all__ = ["Activation", "Adam", "BatchNormalization", "Conv2D", "Dense", "Dropout", "Flatten",
-           "Layer", "Linear", "MaxPooling2D", "Optimizer", "ReLU", "SGD", "Softmax",
-           "SoftmaxCrossEntropy"]
+__all__ = [
+    # layers
+    "Activation", "AveragePooling2D", "BatchNormalization", "Conv2D", "Dense", "DepthwiseConv2D",
+    "Dropout", "ELU", "Exponential", "Flatten", "GlobalAveragePooling2D", "GlobalMaxPooling2D",
+    "HardSigmoid", "Layer", "LeakyReLU", "Linear", "MaxPooling2D", "ReLU", "Reshape", "SELU",
+    "SeparableConv2D", "Sigmoid", "Softmax", "Softplus", "Softsign", "Tanh", "ZeroPadding2D",
+    # losses
+    "BinaryCrossentropy", "CategoricalCrossentropy", "CategoricalHinge", "Hinge", "Loss",
+    "MeanAbsoluteError", "MeanSquaredError", "SigmoidBinaryCrossentropy", "SoftmaxCrossEntropy",
+    "SparseCategoricalCrossentropy", "SquaredHinge",
+    # optimizers, regularizers
+    "Adadelta", "Adagrad", "Adam", "Adamax", "Nadam", "Optimizer", "RMSprop", "SGD", "regularizers",
+]

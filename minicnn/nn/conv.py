@@ -10,19 +10,33 @@ g = dL/dy as (M, F) its three gradients are
     dL/dkernel = cols^T @ g,   dL/dbias = sum over rows of g,   dL/dx = col2im(g @ kernel^T).
 
 docs/conv2d.md derives them; minicnn/fast/conv.py computes the same faster.
+With kernel_regularizer/bias_regularizer the model adds their penalties to the
+loss (nn/regularizers.py). Keras 1's names (nb_filter, border_mode, subsample,
+init, ..., and Conv2D(16, 3, 3) for a 3x3 kernel) are converted with a warning.
 """
 from .. import initializers
 from ..im2col import col2im, im2col, output_hw, pad_input, pads_hw
-from . import activations
-from .base import Layer, pair, positive_int
+from . import activations, regularizers
+from .base import Layer, keras_arguments, pair, positive_int
+
+# Keras 1 argument names of Conv2D and their Keras 2 names (as Keras 2.2 converts them)
+KERAS1_CONV_NAMES = {"nb_filter": "filters", "subsample": "strides", "border_mode": "padding",
+                     "dim_ordering": "data_format", "init": "kernel_initializer",
+                     "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
+                     "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint",
+                     "bias": "use_bias"}
+# Keras 2 arguments a convolution takes only at their default (nn/base.py ONLY_VALUES)
+CONV_ONLY_DEFAULTS = ("data_format", "dilation_rate", "activity_regularizer",
+                      "kernel_constraint", "bias_constraint")
 
 
 class Conv2D(Layer):
     """Keras' Conv2D: kernel (kh, kw, C_in, filters), bias (filters,)."""
 
+    @keras_arguments(KERAS1_CONV_NAMES, CONV_ONLY_DEFAULTS, kernel_rows_cols=True)
     def __init__(self, filters, kernel_size, strides=1, padding="valid", activation=None,
                  use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 input_shape=None, name=None):
+                 kernel_regularizer=None, bias_regularizer=None, input_shape=None, name=None):
         super().__init__(input_shape=input_shape, name=name)
         if padding not in ("valid", "same"):
             raise ValueError(f"Conv2D: padding must be 'valid' or 'same', got {padding!r}.")
@@ -34,6 +48,8 @@ class Conv2D(Layer):
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.compute_input_grad = True  # a model's first layer skips dL/dx (nobody needs it)
         self.rf_kernel, self.rf_stride = self.kernel_size[0], self.strides[0]
 
@@ -97,10 +113,17 @@ class Conv2D(Layer):
         (top, _), (left, _) = self._pads(h, w)
         return dxpad[:, top:top + h, left:left + w, :]                  # (N, H, W, C)
 
+    def regularizers(self):
+        wanted = {"kernel": self.kernel_regularizer,
+                  "bias": self.bias_regularizer if self.use_bias else None}
+        return {key: regularizer for key, regularizer in wanted.items() if regularizer is not None}
+
     def get_config(self):
         return {**super().get_config(), "filters": self.filters,
                 "kernel_size": self.kernel_size, "strides": self.strides,
                 "padding": self.padding, "activation": activations.serialize(self.activation),
                 "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}

@@ -1,7 +1,7 @@
 """Flatten and Dense."""
 from .. import initializers
-from . import activations
-from .base import Layer, positive_int
+from . import activations, regularizers
+from .base import Layer, keras_arguments, positive_int
 
 
 class Flatten(Layer):
@@ -26,17 +26,33 @@ class Flatten(Layer):
 
 
 class Dense(Layer):
-    """y = x @ kernel + bias;  dL/dkernel = x^T g, dL/dbias = sum_rows g, dL/dx = g kernel^T."""
+    """y = x @ kernel + bias;  dL/dkernel = x^T g, dL/dbias = sum_rows g, dL/dx = g kernel^T.
 
+    input_dim=n is Keras' other way to write input_shape=(n,). Keras 1's names
+    (output_dim, init, W_regularizer, ...) are converted with a warning."""
+
+    @keras_arguments({"output_dim": "units", "init": "kernel_initializer",
+                      "W_regularizer": "kernel_regularizer", "b_regularizer": "bias_regularizer",
+                      "W_constraint": "kernel_constraint", "b_constraint": "bias_constraint",
+                      "bias": "use_bias"},
+                     ("activity_regularizer", "kernel_constraint", "bias_constraint"))
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 input_shape=None, name=None):
+                 kernel_regularizer=None, bias_regularizer=None,
+                 input_shape=None, name=None, input_dim=None):
+        if input_dim is not None:
+            if input_shape is not None:
+                raise ValueError(f"Dense: got both input_dim={input_dim!r} and input_shape="
+                                 f"{input_shape!r}; give one (input_dim=n means input_shape=(n,)).")
+            input_shape = (positive_int(input_dim, "Dense: input_dim"),)
         super().__init__(input_shape=input_shape, name=name)
         self.units = positive_int(units, "Dense: units")
         self.activation = activations.get(activation)
         self.use_bias = use_bias
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.compute_input_grad = True  # a model's first layer skips dL/dx (nobody needs it)
 
     def build(self, input_shape):
@@ -70,8 +86,15 @@ class Dense(Layer):
             return None
         return g @ self.params["kernel"].T                      # (N, features)
 
+    def regularizers(self):
+        wanted = {"kernel": self.kernel_regularizer,
+                  "bias": self.bias_regularizer if self.use_bias else None}
+        return {key: regularizer for key, regularizer in wanted.items() if regularizer is not None}
+
     def get_config(self):
         return {**super().get_config(), "units": self.units,
                 "activation": activations.serialize(self.activation), "use_bias": self.use_bias,
                 "kernel_initializer": initializers.serialize(self.kernel_initializer),
-                "bias_initializer": initializers.serialize(self.bias_initializer)}
+                "bias_initializer": initializers.serialize(self.bias_initializer),
+                "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+                "bias_regularizer": regularizers.serialize(self.bias_regularizer)}

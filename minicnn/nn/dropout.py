@@ -3,14 +3,16 @@
 Training: keep each unit with probability p = 1 - rate and scale it by 1/p,
     y = x * mask / p,   dL/dx = g * mask / p;
 inference: y = x. The mask comes from the backend's generator (minicnn.seed).
+Keras 1's Dropout(p=...) is converted to rate= with a warning.
 """
 from .. import backend
-from .base import Layer, is_number
+from .base import Layer, is_number, keras_arguments
 
 
 class Dropout(Layer):
     needs_whole_batch = True   # one mask for the whole batch
 
+    @keras_arguments({"p": "rate"}, ("noise_shape", "seed"))
     def __init__(self, rate, input_shape=None, name=None):
         super().__init__(input_shape=input_shape, name=name)
         if not (is_number(rate) and 0.0 <= rate < 1.0):
