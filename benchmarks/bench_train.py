@@ -4,7 +4,9 @@ For each model of examples/assignment4.py, at its own batch size and float32:
 
   train      one optimiser step per batch (forward, fused softmax cross-entropy,
              backward, optimizer step) as fit runs it: split over one process
-             per core (minicnn/fast/team.py) on NumPy, else model.runner.train_step;
+             per core (minicnn/fast/team.py) on NumPy; on CuPy the step fit calls
+             (minicnn/fast/graph.py: a CUDA graph replayed per batch where it can
+             be, else model.runner.train_step; the report says which ran);
              on data moved to the device beforehand, so no host transfer is timed;
   inference  a forward pass in inference mode over --infer-images images, in
              batches of the model's batch size, again on device data, through
@@ -18,6 +20,8 @@ come from the model's multiply-accumulate count (macs_per_image) and are printed
 beside this machine's float32 GEMM rate (a 2048x2048 matrix product on the same
 backend). --compare torch times the same architecture in PyTorch in the same run.
 --textbook times the textbook classes (minicnn/nn) instead of the fast ones.
+--graph off times CuPy's steps without CUDA graphs, --graph both with and without
+them in each round (the ratio to torch is the graph's; the eager figures follow).
 
     python benchmarks/bench_train.py                          # go-crazy, NumPy
     python benchmarks/bench_train.py --model all --json train.json
@@ -25,6 +29,8 @@ backend). --compare torch times the same architecture in PyTorch in the same run
     python benchmarks/bench_train.py --processes 1 --threads 1 --compare torch
     python benchmarks/bench_train.py --textbook               # the readable classes, one thread
     python benchmarks/bench_train.py --backend cupy --compare torch
+    python benchmarks/bench_train.py --backend cupy --model go-crazy,vanilla --graph both \
+        --compare torch --rounds 3
 """
 import argparse
 import json
@@ -45,7 +51,7 @@ import numpy as np  # noqa: E402  host side: synthetic data, medians
 
 import minicnn  # noqa: E402
 from minicnn import backend  # noqa: E402
-from minicnn.fast import threads  # noqa: E402
+from minicnn.fast import graph, threads  # noqa: E402
 from minicnn.fast.team import get_processes, set_processes, team_for  # noqa: E402
 from minicnn.model import checks  # noqa: E402
 from minicnn.nn import (  # noqa: E402
@@ -217,33 +223,56 @@ def configure_parallel(processes, thread_count, textbook=False):
 
 
 # ---- minicnn timings --------------------------------------------------------
-def time_minicnn(model, batch_size, steps, repeats, warmup, infer_images, seed):
-    """Train and inference images/s of a compiled minicnn model (medians of ``repeats``).
+def time_minicnn(model, batch_size, steps, repeats, warmup, infer_images, seed, graphs=True):
+    """Train and inference images/s of a compiled minicnn model (medians of ``repeats``),
+    and how the training steps ran (step_kind).
 
     As fit() and predict() run: over a process team (minicnn/fast/team.py) where
-    they would use one (numpy, more than one process), else in this process.
+    they would use one (numpy, more than one process), else in this process, the
+    step fit calls (graph.training_step), with CUDA graphs on or off (``graphs``).
     """
     batches = device_batches(model, batch_size, min(steps, 8), seed)
     infer = device_batches(model, batch_size, -(-infer_images // batch_size), seed + 1)
     x = backend.xp().concatenate([b[0] for b in infer])[:infer_images]
-    with team_for(model.runner, batch_size, infer_images, batches[0][1]) as team:
-        step = team.train_step if team is not None else model.runner.train_step
+    graph.set_enabled(graphs)
+    try:
+        with team_for(model.runner, batch_size, infer_images, batches[0][1]) as team:
+            step = team.train_step if team is not None else graph.training_step(model.runner)
+            figures = _time_steps(model, step, team, batches, x, batch_size, steps, repeats,
+                                  warmup, infer_images)
+    finally:
+        graph.set_enabled(True)
+    return figures, step_kind(step, graphs)
 
-        def train(n_steps):
-            for s in range(n_steps):
-                step(*batches[s % len(batches)])
 
-        train(warmup)
-        train_s = median_seconds(lambda: train(steps), repeats)
+def step_kind(step, graphs):
+    """How the training steps ran: "CUDA graph" (replays), or "eager" and why."""
+    if isinstance(step, graph.GraphedStep):
+        if step.replays:
+            return "CUDA graph"
+        return f"eager ({step.unavailable or 'not recorded'})"
+    if backend.get_backend() == "numpy":
+        return "eager (NumPy)"
+    return "eager (graphs off)" if not graphs else "eager (no device step for this optimizer)"
 
-        forward = model.runner.inference("outputs", team)  # as predict() runs it
 
-        def predict(n):
-            for i in range(0, n, batch_size):
-                forward(x[i:i + batch_size])
+def _time_steps(model, step, team, batches, x, batch_size, steps, repeats, warmup, infer_images):
+    """Images/s of ``steps`` training steps and of inference over x: medians of ``repeats``."""
+    def train(n_steps):
+        for s in range(n_steps):
+            step(*batches[s % len(batches)])
 
-        predict(min(infer_images, 2 * batch_size))
-        infer_s = median_seconds(lambda: predict(infer_images), repeats)
+    train(warmup)
+    train_s = median_seconds(lambda: train(steps), repeats)
+
+    forward = model.runner.inference("outputs", team)  # as predict() runs it
+
+    def predict(n):
+        for i in range(0, n, batch_size):
+            forward(x[i:i + batch_size])
+
+    predict(min(infer_images, 2 * batch_size))
+    infer_s = median_seconds(lambda: predict(infer_images), repeats)
     return {"train_img_s": steps * batch_size / train_s, "train_step_ms": 1e3 * train_s / steps,
             "infer_img_s": infer_images / infer_s}
 
@@ -453,6 +482,15 @@ def print_report(results, gemm, counts, info, torch_info, textbook=False):
               f"{100 * m['infer_gflops'] / gemm['gflops']:>5.1f}%")
     print("MFLOP/img: forward, 2 x multiply-accumulates of the Conv2D/Dense layers; "
           "training counts 3 x forward.")
+    for r in results:
+        line = f"{r['model']}: training steps ran as {r['training_step']}"
+        if "minicnn_graphs_off" in r:
+            off = r["minicnn_graphs_off"]
+            line += (f"; without graphs {off['train_img_s']:,.0f} train img/s "
+                     f"({off['train_step_ms']:.2f} ms a step), the graph {r['graph_speedup_train']:.2f}x"
+                     + (f"; ratio to torch without graphs {r['ratio_train_graphs_off_own']:.2f}x own / "
+                        f"{r['ratio_train_graphs_off']:.2f}x here" if torch_info is not None else ""))
+        print(line)
     if torch_info is None:
         return
     print(f"\nPyTorch {torch_info['version']} on {torch_info['device']} "
@@ -478,7 +516,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy"])
     p.add_argument("--model", default="go-crazy",
-                   help=f"one of {', '.join(assignment4.MODELS)}, or 'all'")
+                   help=f"one of {', '.join(assignment4.MODELS)}, several joined by commas, "
+                        "or 'all'")
     p.add_argument("--batch-size", type=int, default=None,
                    help="override every model's own batch size")
     p.add_argument("--steps", type=int, default=20, help="training steps per timed run")
@@ -501,6 +540,9 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=1,
                    help="measure minicnn and torch alternately this many times; medians "
                         "(evens out a machine whose speed drifts)")
+    p.add_argument("--graph", choices=["on", "off", "both"], default="on",
+                   help="CuPy: the training step as a CUDA graph (minicnn/fast/graph.py, on "
+                        "by default), without (off), or both in each round (both)")
     p.add_argument("--gemm-size", type=int, default=2048)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, metavar="PATH", help="write every figure to PATH")
@@ -510,7 +552,7 @@ def main(argv=None):
         use_backend(args.backend, p)
         return torch_child(args)
 
-    names = list(assignment4.MODELS) if args.model == "all" else [args.model]
+    names = list(assignment4.MODELS) if args.model == "all" else args.model.split(",")
     unknown = [n for n in names if n not in assignment4.MODELS]
     if unknown:
         p.error(f"unknown model {unknown[0]!r}; choose one of: {', '.join(assignment4.MODELS)} or all")
@@ -544,9 +586,14 @@ def main(argv=None):
         per_layer, macs = macs_per_image(model)
         fwd_flops, train_flops = flops_per_image(macs)
         rounds = []          # minicnn, then torch here and in its own process, --rounds times
+        graphs_off = []      # with --graph both: minicnn without graphs, each round
         for _ in range(args.rounds):
-            m = time_minicnn(model, batch_size, args.steps, args.repeats, args.warmup,
-                             args.infer_images, args.seed)
+            m, kind = time_minicnn(model, batch_size, args.steps, args.repeats, args.warmup,
+                                   args.infer_images, args.seed, graphs=args.graph != "off")
+            if args.graph == "both":
+                graphs_off.append(time_minicnn(model, batch_size, args.steps, args.repeats,
+                                               args.warmup, args.infer_images, args.seed,
+                                               graphs=False)[0])
             if torch is not None:
                 t = time_torch(model, batch_size, args.steps, args.repeats, args.warmup,
                                args.infer_images, args.seed, torch, dev)
@@ -560,7 +607,14 @@ def main(argv=None):
         row = {"model": name, "batch_size": batch_size, "params": model.count_params(),
                "optimizer": repr(model.optimizer), "macs_per_image": macs,
                "macs_per_layer": dict(per_layer), "forward_flops": fwd_flops,
-               "train_flops": train_flops, "minicnn": m}
+               "train_flops": train_flops, "minicnn": m, "training_step": kind}
+        if graphs_off:
+            off = median_figures(graphs_off)
+            off["train_gflops"] = off["train_img_s"] * train_flops / 1e9
+            off["infer_gflops"] = off["infer_img_s"] * fwd_flops / 1e9
+            row.update(minicnn_graphs_off=off, rounds_graphs_off=graphs_off,
+                       graph_speedup_train=statistics.median(
+                           r[0]["train_img_s"] / e["train_img_s"] for r, e in zip(rounds, graphs_off)))
         if torch is not None:
             t, own = median_figures([r[1] for r in rounds]), median_figures([r[2] for r in rounds])
             for fig in (t, own):
@@ -572,8 +626,15 @@ def main(argv=None):
                        **{f"ratio_{kind}{suffix}": statistics.median(
                            r[0][f"{kind}_img_s"] / r[i][f"{kind}_img_s"] for r in rounds)
                           for kind in ("train", "infer") for i, suffix in ((1, ""), (2, "_own"))})
+            if graphs_off:
+                row.update({f"ratio_train_graphs_off{suffix}": statistics.median(
+                    e["train_img_s"] / r[i]["train_img_s"] for r, e in zip(rounds, graphs_off))
+                    for i, suffix in ((1, ""), (2, "_own"))})
         results.append(row)
-        print(f"{name}: train {m['train_img_s']:,.0f} img/s, inference {m['infer_img_s']:,.0f} img/s"
+        print(f"{name}: train {m['train_img_s']:,.0f} img/s ({kind}), inference "
+              f"{m['infer_img_s']:,.0f} img/s"
+              + (f"; graphs off: train {row['minicnn_graphs_off']['train_img_s']:,.0f} img/s"
+                 if graphs_off else "")
               + (f"; torch {row['torch']['train_img_s']:,.0f} / {row['torch']['infer_img_s']:,.0f}"
                  f" (own process {own['train_img_s']:,.0f} / {own['infer_img_s']:,.0f})"
                  if torch is not None else ""), flush=True)

@@ -4,10 +4,15 @@
 #
 #   OUT=gpu_out bash benchmarks/gpu_check.sh               # every step
 #   OUT=gpu_out bash benchmarks/gpu_check.sh tests fit     # some steps
+#   OUT=gpu_out bash benchmarks/gpu_check.sh graph         # the CUDA graph's checks
 #
 # Each step has a time limit and its own log in $OUT; a failing step does not
 # stop the others. At the end every log and JSON file is packed into
 # $OUT/gpu_check.tgz.
+#
+# "graph" (minicnn/fast/graph.py, docs/gpu.md) is env, graph_tests, graph_bench and
+# graph_fit: at most 7 minutes in all (30 + 90 + 180 + 120 s), so that a 15-minute
+# device session has room for the machine's start and for a second try.
 set -u
 cd "$(dirname "$0")/.."
 OUT=${OUT:-gpu_out}
@@ -36,7 +41,19 @@ run_step() {
     env)      # the machine and the versions
         export -f env_info
         export py
-        step env 60 bash -c env_info ;;
+        step env 30 bash -c env_info ;;
+    graph_tests)  # the CUDA graph's tests and the CuPy path's, gpu-marked ones included
+        step graph_tests 90 $py -m pytest -q -p no:cacheprovider -rs tests/test_graph.py \
+            tests/test_backend_paths.py ;;
+    graph_bench)  # Go Crazy and vanilla against PyTorch, the step as a graph and without
+        step graph_bench 180 $py benchmarks/bench_train.py --backend cupy \
+            --model go-crazy,vanilla --graph both --compare torch --rounds 3 \
+            --json "$OUT/graph_bench.json" ;;
+    graph_fit)    # the README's main job on the GPU, graphs on (the default)
+        step graph_fit 120 $py examples/assignment4.py --backend cupy --verbose 2 \
+            --out "$OUT/runs" ;;
+    graph)
+        for s in env graph_tests graph_bench graph_fit; do run_step "$s"; done ;;
     tests)    # the whole suite; the gpu-marked tests run on the real device here
         step tests 150 $py -m pytest -q -p no:cacheprovider -rs tests ;;
     bench)    # Go Crazy: minicnn on CuPy against PyTorch on the same GPU

@@ -5,19 +5,32 @@ uses whatever module is active. Parameters and activations use ``floatx()``.
 The only host <-> device transfers are ``to_device`` and ``to_host``.
 
 State kept here: the active array module, its name, the float dtype, the
-seed and the two random generators. (The thread and process counts live in
-minicnn/fast/threads.py and minicnn/fast/team.py.)
+seed, the two random generators and the dropout stream of the GPU backend.
+(The thread and process counts live in minicnn/fast/threads.py and
+minicnn/fast/team.py.)
 """
 import numbers
 
 import numpy  # host side only: the default module and host conversions
+
+from . import philox
 
 _xp = numpy
 _name = "numpy"
 _floatx = "float32"
 _seed = None
 _host_rng = numpy.random.default_rng()  # initialisation, shuffling (host)
-_rng = numpy.random.default_rng()       # dropout masks (on the device)
+_rng = numpy.random.default_rng()       # dropout masks on NumPy (on the device)
+
+
+def _stream_key_of(n):
+    """The dropout stream's 64-bit Philox key for seed n (a random one for None)."""
+    return int(numpy.random.SeedSequence(None if n is None else [n, 2]).generate_state(
+        1, numpy.uint64)[0])
+
+
+_stream_key = _stream_key_of(None)   # dropout masks on other backends: Philox's key
+_stream = None    # [key, draws so far] as a device uint64 array of the active module, once used
 
 
 def xp():
@@ -73,9 +86,11 @@ def use_array_module(module, name):
     ``set_backend`` is the public way in; this hook lets the tests run the
     library through a strict stand-in module that behaves like CuPy.
     """
-    global _xp, _name, _rng
+    global _xp, _name, _rng, _stream, _stream_key
     _xp, _name = module, name
     _rng = _make_rng(None if _seed is None else _seed + 1)
+    _stream = None                       # made again on the new module, from its first draw
+    _stream_key = _stream_key_of(_seed)
 
 
 def set_floatx(dtype):
@@ -104,7 +119,7 @@ def seed(n):
     process team adapts to other programs' load, see minicnn/fast/team.py).
     ``n``: an int >= 0 (Python's or NumPy's; not a float or a string).
     """
-    global _seed, _host_rng, _rng
+    global _seed, _host_rng, _rng, _stream_key
     if isinstance(n, bool) or not isinstance(n, numbers.Integral):
         raise TypeError(f"seed: n must be an int, got {type(n).__name__} {n!r}.")
     if n < 0:
@@ -112,6 +127,9 @@ def seed(n):
     _seed = int(n)
     _host_rng = numpy.random.default_rng(_seed)
     _rng = _make_rng(_seed + 1)
+    _stream_key = _stream_key_of(_seed)
+    if _stream is not None:              # in place: a captured CUDA graph reads this array
+        _stream[...] = _stream_start()
 
 
 def host_rng():
@@ -120,25 +138,79 @@ def host_rng():
 
 
 def rng():
-    """The backend's own Generator (numpy or cupy), for dropout masks on the device."""
+    """The backend's own Generator (numpy or cupy): dropout masks on NumPy (on other
+    backends they come from the dropout stream, dropout_stream)."""
     return _rng
 
 
 def rng_state():
-    """The dropout generator's state where it can be read (NumPy's), else None; code that
-    must leave the generator as it found it (profiling, diagnostics) puts it back with
-    set_rng_state."""
+    """What dropout draws next, for code that must leave it as it found it (profiling,
+    diagnostics) and puts it back with set_rng_state: (the generator's state where it can
+    be read, NumPy's, else None; a device copy of the dropout stream, or None on NumPy)."""
     try:
         state = _rng.bit_generator.state
     except AttributeError:
-        return None
-    return state if isinstance(state, dict) else None
+        state = None
+    stream = None if _name == "numpy" else dropout_stream().copy()
+    return (state if isinstance(state, dict) else None), stream
 
 
 def set_rng_state(state):
-    """Put back what rng_state returned (nothing to do for None)."""
-    if state is not None:
-        _rng.bit_generator.state = state
+    """Put back what rng_state returned (in place: the stream keeps its array)."""
+    generator, stream = state
+    if generator is not None:
+        _rng.bit_generator.state = generator
+    if stream is not None and _stream is not None:
+        _stream[...] = stream
+
+
+# ---- the dropout stream of the GPU backend: Philox4x32-10 ------------------------------
+def _stream_start():
+    """[key, 0]: the stream's state before its first draw, on the device."""
+    return to_device(numpy.array([_stream_key, 0], dtype=numpy.uint64))
+
+
+def dropout_stream():
+    """The dropout stream's state as a device uint64 array [key, draws so far].
+
+    On every backend but NumPy, dropout masks come from Philox4x32-10
+    (minicnn/philox.py): word j of draw d is output word j % 4 of
+    philox(counter = (j // 4 low and high 32 bits, d low and high 32 bits), key).
+    The key comes from minicnn.seed; the draw count lives on the device and
+    is advanced there (advance_dropout_stream), so a captured CUDA graph
+    (minicnn/fast/graph.py) draws new masks at every replay, the same masks the
+    eager step would draw. The array keeps its identity: seed() and
+    set_rng_state write into it.
+    """
+    global _stream
+    if _stream is None:
+        _stream = _stream_start()
+    return _stream
+
+
+def advance_dropout_stream():
+    """Count one draw, on the device (no transfer)."""
+    draws = dropout_stream()[1:2]
+    draws += numpy.uint64(1)
+
+
+def dropout_words(size):
+    """The next draw of the dropout stream: ``size`` uint32 words (device), the draw counted."""
+    state = dropout_stream()
+    blocks = -(-size // 4)                                   # four words per counter
+    c0, c1 = philox.split_words(_xp.arange(blocks, dtype=numpy.uint64))
+    draw_low, draw_high = philox.split_words(state[1:2])
+    key = philox.split_words(state[0:1])
+    c2, c3 = _xp.broadcast_to(draw_low, c0.shape), _xp.broadcast_to(draw_high, c0.shape)
+    words = _xp.stack(philox.philox4x32((c0, c1, c2, c3), key), axis=1)   # (blocks, 4)
+    advance_dropout_stream()
+    return words.reshape(-1)[:size]
+
+
+def keep_threshold(keep):
+    """A word of the dropout stream keeps its unit when below this uint32: keep * 2**32,
+    rounded (so keep is a multiple of 2**-32)."""
+    return numpy.uint32(min(round(keep * 2.0 ** 32), 2 ** 32 - 1))
 
 
 def keep_mask(shape, keep):
@@ -156,14 +228,19 @@ def keep_mask_rows(shape, keep):
     64-bit output of the generator, True below round(keep * 2**16), so keep is
     rounded to a multiple of 2**-16 (0.9 becomes 0.899994); three times faster
     than float32 uniforms. A part's bits come from a copy of the generator
-    advanced to that part's place in the stream. Other backends, or rows not
-    made of whole 64-bit draws: float32 uniforms below keep, drawn at once.
+    advanced to that part's place in the stream. NumPy rows not made of whole
+    64-bit draws: float32 uniforms below keep, drawn at once. Other backends
+    (CuPy): one draw of the dropout stream (dropout_stream), a word per entry,
+    True below keep_threshold(keep), drawn at once.
     """
     n, per_row = int(shape[0]), 1
     for d in shape[1:]:
         per_row *= int(d)
+    if _name != "numpy":
+        whole = dropout_words(n * per_row).reshape(tuple(shape)) < keep_threshold(keep)
+        return lambda rows: whole[rows]
     bit_gen = getattr(_rng, "bit_generator", None)
-    if _name != "numpy" or per_row % 4 or not hasattr(bit_gen, "advance"):
+    if per_row % 4 or not hasattr(bit_gen, "advance"):
         whole = _rng.random(tuple(shape), dtype="float32") < keep
         return lambda rows: whole[rows]
     start_state = bit_gen.state

@@ -24,6 +24,9 @@ and the machinery they share:
     columns.py   im2col as one strided copy; col2im one kernel offset at a time
     kernels.py   fused CuPy kernels (GPU only)
     memory.py    scratch arrays kept between steps; freed memory kept by malloc
+    graph.py     the training step and evaluation as CUDA graphs (GPU only;
+                 set_enabled(False) turns them off)
+    cublas.py    cuBLAS products that a CUDA graph's recording accepts (graph.py)
 """
 from .conv import Conv2D
 from .dropout import Dropout

@@ -244,7 +244,8 @@ class Conv2D(textbook.Conv2D):
         gpad = pad_input(g, ((kh - 1, kh - 1), (kw - 1, kw - 1)))
         cols = im2col_strided(gpad, kh, kw, 1, 1)                       # (N, Hp, Wp, kh*kw*F)
         _, hp, wp, k = cols.shape
-        dxpad = cols.reshape(-1, k) @ flipped.reshape(k, c)             # (N*Hp*Wp, C)
+        dxpad = gemm.matmul(cols.reshape(-1, k), flipped.reshape(k, c),
+                            backend.xp().empty((n * hp * wp, c), dtype=g.dtype))   # (N*Hp*Wp, C)
         return dxpad.reshape(n, hp, wp, c)                              # (N, Hp, Wp, C)
 
     # ---- which path, and the pieces --------------------------------------------

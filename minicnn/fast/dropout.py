@@ -5,7 +5,17 @@ seed gives the same masks as the textbook class. Here its rows are drawn
 part by part (backend.keep_mask_rows): each thread draws and applies its own
 rows, and in a process team (team.py) each process draws only the rows of
 the batch it holds (split.batch_rows). The scaled mask lives in a buffer kept
-between steps. On a GPU, one fused kernel scales and applies it (kernels.py).
+between steps.
+
+On a GPU the mask comes from the dropout stream, a counter-based generator
+(Philox4x32-10, minicnn/philox.py; backend.dropout_stream): the bits of a
+mask are a function of the seed, the element's index and the number of draws
+so far, a counter kept on the device and advanced there. One fused kernel
+(kernels.dropout) computes each element's word, the mask and x * mask, the
+same bits as the textbook's array expressions (backend.dropout_words); so a
+training step captured as a CUDA graph (graph.py) draws a new mask at every
+replay, the mask the eager step would have drawn. NumPy keeps its own
+generator (backend.keep_mask_rows), and its results are unchanged.
 """
 from .. import backend
 from ..nn import dropout as textbook
@@ -27,8 +37,10 @@ class Dropout(textbook.Dropout):
         mask = workspace(self, "mask", x.shape, x.dtype)           # kept until backward
         y = xp.empty_like(x)
         self._scaled_mask = mask
-        if backend.get_backend() == "cupy":   # keep_mask's draws, then one GPU kernel
-            kernels.dropout(x, backend.rng().random(x.shape, dtype="float32"), keep, mask, y)
+        if backend.get_backend() == "cupy":   # keep_mask's words and the mask: one GPU kernel
+            kernels.dropout(x, backend.dropout_stream(), backend.keep_threshold(keep),
+                            1.0 / keep, mask, y)
+            backend.advance_dropout_stream()
             return y
         total, mine = split.batch_rows(x.shape[0])                 # this process's rows
         kept = backend.keep_mask_rows((total,) + x.shape[1:], keep)   # rows -> True w.p. p

@@ -25,11 +25,29 @@ SMALL_MACS = 0 there.
 The small-product kernels are slower on a transposed second operand (a view
 such as kernel.T), so callers pass a contiguous copy of a small transposed
 matrix, made once per layer call.
+
+While graph.py records a training step as a CUDA graph, the products go to
+cuBLAS through cublas.py instead (``through``): CuPy's own matmul refuses to
+run inside a stream capture.
 """
+import contextlib
+
 from .. import backend
 
 SMALL_MACS = 1_000_000
 MIN_ROWS = 64
+_capture_blas = None    # a cublas.Blas while graph.py records a step, else None
+
+
+@contextlib.contextmanager
+def through(blas):
+    """Inside the block, matmul and matmul_tn call ``blas`` (a cublas.Blas)."""
+    global _capture_blas
+    before, _capture_blas = _capture_blas, blas
+    try:
+        yield
+    finally:
+        _capture_blas = before
 
 
 def rows_per_block(k, n, m):
@@ -43,6 +61,8 @@ def rows_per_block(k, n, m):
 
 def matmul(a, b, out):
     """out = a @ b for a (M, K), b (K, N), out (M, N); returns out."""
+    if _capture_blas is not None:
+        return _capture_blas.gemm(a, b, out)
     xp = backend.xp()
     m, (k, n) = a.shape[0], b.shape
     rows = rows_per_block(k, n, m)
@@ -61,6 +81,9 @@ def matmul_tn(a, g):
     xp = backend.xp()
     m, k = a.shape
     n = g.shape[1]
+    if _capture_blas is not None:
+        return _capture_blas.gemm(a, g, xp.empty((k, n), dtype=xp.result_type(a, g)),
+                                  transpose_a=True)
     rows = rows_per_block(k, n, m)
     if rows >= m:                                               # one block: the plain product
         return a.T @ g                                          # (K, N)

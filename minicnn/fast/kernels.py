@@ -124,12 +124,46 @@ def batchnorm_backward(g, xc, gamma, inv_std, sum_g, sum_gxc, m, dx):
 
 
 # ---- dropout, pooling ------------------------------------------------------------
-def dropout(x, uniform, keep, mask, y):
-    """mask = [uniform < keep] / keep;  y = x * mask, into mask and y."""
-    _elementwise("dropout", "T x, float32 u, float32 keep, T scale", "T mask, T y", """
-        mask = u < keep ? scale : (T)0;
-        y = x * mask;
-    """)(x, uniform, keep, 1.0 / keep, mask, y)
+# Element i's mask from the dropout stream (see dropout below), in CUDA C: Philox4x32-10
+# at counter (i / 4, the draw count) under the stream's key, output word i % 4.
+# (tests/test_graph.py compiles this text as C on the CPU and compares its words with
+# the array expressions of minicnn/philox.py.)
+DROPOUT_PHILOX = """
+    unsigned long long block = (unsigned long long)i >> 2;
+    unsigned long long key = stream[0], draw = stream[1];
+    unsigned int c0 = (unsigned int)block, c1 = (unsigned int)(block >> 32);
+    unsigned int c2 = (unsigned int)draw, c3 = (unsigned int)(draw >> 32);
+    unsigned int k0 = (unsigned int)key, k1 = (unsigned int)(key >> 32);
+    for (int r = 0; r < 10; ++r) {
+        if (r > 0) {
+            k0 += 0x9E3779B9u;
+            k1 += 0xBB67AE85u;
+        }
+        unsigned int hi0 = __umulhi(0xD2511F53u, c0), lo0 = 0xD2511F53u * c0;
+        unsigned int hi1 = __umulhi(0xCD9E8D57u, c2), lo1 = 0xCD9E8D57u * c2;
+        c0 = hi1 ^ c1 ^ k0;
+        c1 = lo1;
+        c2 = hi0 ^ c3 ^ k1;
+        c3 = lo0;
+    }
+    unsigned int j = (unsigned int)(i & 3);
+    unsigned int word = j == 0 ? c0 : (j == 1 ? c1 : (j == 2 ? c2 : c3));
+    mask = word < threshold ? scale : (T)0;
+    y = x * mask;
+"""
+
+
+def dropout(x, stream, threshold, scale, mask, y):
+    """mask = [word < threshold] * scale;  y = x * mask, into mask and y (all like x).
+
+    Element i's word is output word i % 4 of Philox4x32-10 (minicnn/philox.py) at
+    counter (i // 4 as two 32-bit words, the draw count as two words) under the
+    stream's key: ``stream`` is backend.dropout_stream(), [key, draws so far], read
+    here on the device. These are the words backend.dropout_words computes with
+    array expressions; the caller counts the draw (backend.advance_dropout_stream).
+    """
+    _elementwise("dropout_philox", "T x, raw uint64 stream, uint32 threshold, T scale",
+                 "T mask, T y", DROPOUT_PHILOX)(x, stream, threshold, scale, mask, y)
 
 
 def max_pool_2x2_backward(corners, y, g, d_corners):

@@ -5,7 +5,8 @@ A loop takes its batches as an iterable of device arrays (x, targets, weights),
 whether they were cut from arrays (``array_batches``) or drawn from a generator
 (sequential.py checks each one as it comes). On CuPy the loss and every
 metric add up on the device; the host reads the sums once per epoch (or every
-few dozen batches for the progress bar).
+few dozen batches for the progress bar). There the training step and the
+evaluation of a batch run as CUDA graphs where they can (minicnn/fast/graph.py).
 """
 import math
 import sys
@@ -14,6 +15,7 @@ import time
 import numpy as np  # host side: the shuffled order
 
 from .. import backend
+from ..fast import graph
 
 
 def array_batches(x, t, w, batch_size, order=None):
@@ -138,11 +140,11 @@ def evaluate_batches(runner, batches, team=None, steps=None, verbose=0, where="e
     loss_sum = xp.zeros((), dtype=floatx)
     metric_sums = xp.zeros((len(runner.metrics),), dtype=floatx)
     n = 0
-    logits_of = runner.inference("logits", team)
+    score = graph.scoring(runner, team)     # a CUDA graph on a GPU, where it can be
     bar = _progress(steps, verbose)
     try:
         for xb, tb, wb in batches:
-            batch_loss, batch_sums = runner.scores(logits_of(xb), tb, wb)
+            batch_loss, batch_sums = score(xb, tb, wb)
             loss_sum += batch_loss
             metric_sums += batch_sums
             n += int(xb.shape[0])

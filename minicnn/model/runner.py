@@ -196,14 +196,20 @@ class Runner:
         grads = [layer.grads[key] for layer, key in self.slots]
         self.optimizer.step(params, grads)
 
-    def train_step(self, x, targets, weights=None):
-        """One optimiser step; returns (summed loss, metric sums) on the device.
-        weights: per-sample float weights (N,), or None."""
+    @staticmethod
+    def check_weights(weights):
+        """A training step's weights: per-sample floats (N,), or None; else a TypeError."""
         if weights is not None and getattr(weights, "dtype", None) is not None \
                 and weights.dtype.kind != "f":
             raise TypeError(f"train_step: weights must be per-sample floats, got dtype "
                             f"{weights.dtype}; labels are no longer passed (metrics read the "
                             "targets).")
+
+    def train_step(self, x, targets, weights=None):
+        """One optimiser step; returns (summed loss, metric sums) on the device.
+        weights: per-sample float weights (N,), or None. (fit on a GPU runs the same
+        step as a CUDA graph where it can: minicnn/fast/graph.py.)"""
+        self.check_weights(weights)
         loss, sums = self.gradients(x, targets, weights)
         self.apply_gradients()
         return loss, sums

@@ -13,6 +13,7 @@ import numpy as np  # host side: the shuffle flag's type, predicted classes
 from .. import backend, losses, optimizers
 from .. import metrics as metrics_module
 from ..callbacks import History
+from ..fast import graph
 from ..fast.team import team_for
 from ..nn.base import is_count, positive_int
 from . import checks, generators, loops
@@ -287,7 +288,7 @@ class Sequential(Network):
                 def validate():
                     return loops.evaluate_batches(
                         self.runner, loops.array_batches(*validation, batch_size), team)
-            step = team.train_step if team is not None else self.runner.train_step
+            step = team.train_step if team is not None else graph.training_step(self.runner)
             return self._fit_loop(epochs, initial_epoch, verbose, callbacks, epoch_batches, steps,
                                   step, validate, {"batch_size": batch_size, "samples": n,
                                                    "steps": steps_per_epoch})
@@ -323,7 +324,7 @@ class Sequential(Network):
                 bx, by, bw = generators.unpack(item, "fit_generator")
                 yield self._checked_data(bx, by, "fit_generator", bw, class_weight)
         return self._fit_loop(epochs, initial_epoch, verbose, callbacks, epoch_batches, steps,
-                              self.runner.train_step, validate,
+                              graph.training_step(self.runner), validate,
                               {"batch_size": None, "samples": None, "steps": steps})
 
     def _generator_validation(self, validation_data, validation_steps):
